@@ -1,0 +1,103 @@
+import { Command, CommanderError } from 'commander';
+import { pino } from 'pino';
+import { loadConfig } from '../shared/config.js';
+import { EXIT_BAD_INPUT, EXIT_FAILED, MigratorError } from '../shared/errors.js';
+import { createLogger } from '../shared/logger.js';
+import { initCommand } from './commands/init.js';
+import { newCommand } from './commands/new.js';
+import { planCommand } from './commands/plan.js';
+import { repairCommand } from './commands/repair.js';
+import { statusCommand } from './commands/status.js';
+import { validateCommand } from './commands/validate.js';
+import type { CommandContext } from './context.js';
+
+type Action = (ctx: CommandContext, ...args: any[]) => Promise<number>;
+
+/** Builds the `migrate` program; `run` resolves to the exit code. */
+export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) => void; err: (line: string) => void }) {
+  let exitCode = 0;
+  let debug = false;
+  const program = new Command('migrate')
+    .description('Plan, apply and roll back PostgreSQL migrations through a BullMQ worker fleet')
+    .option('--debug', 'print stack traces')
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+
+  const wrap =
+    (action: Action) =>
+    async (...args: unknown[]) => {
+      debug = Boolean(program.opts()['debug']);
+      const config = loadConfig(env);
+      const logger = createLogger({ level: config.LOG_LEVEL, name: 'migrate' }, pino.destination(2));
+      const options = args.at(-2);
+      const positional = args.slice(0, -2);
+      exitCode = await action({ config, logger, out: io.out }, ...positional, options);
+    };
+
+  program
+    .command('init')
+    .description('create or upgrade the catalog schema (every command that writes does this too)')
+    .action(wrap(initCommand));
+  program
+    .command('validate')
+    .description('validate migration definitions (no database needed)')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExample:\n  npm run migrate -- validate')
+    .action(wrap(validateCommand));
+  program
+    .command('plan')
+    .description('show the stages of pending migrations for ENVIRONMENT')
+    .option('--to <id|version>', 'stop at this migration id or schema version')
+    .option('--set <id>', 'only this coordinated set and what it needs')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExamples:\n  npm run migrate -- plan\n  npm run migrate -- plan --set COORD-2025-001 --json')
+    .action(wrap(planCommand));
+  program
+    .command('status')
+    .description('show every migration and its status in ENVIRONMENT')
+    .option('--json', 'machine-readable output')
+    .action(wrap(statusCommand));
+  program
+    .command('new')
+    .description('scaffold a migration folder named by the current UTC time')
+    .argument('<slug>', 'lower-case words joined by underscores')
+    .option('--type <type>', 'schema | data | index | function | policy | view')
+    .addHelpText('after', '\nExample:\n  npm run migrate -- new add_invoice_due_date')
+    .action(wrap(newCommand));
+  program
+    .command('repair')
+    .description('accept edits to applied migrations (records their new checksums and who accepted them)')
+    .option('--migration <id>', 'only this migration')
+    .option('--reason <text>', 'why, for the audit log')
+    .action(wrap(repairCommand));
+
+  const run = async (argv: string[]): Promise<number> => {
+    try {
+      await program.parseAsync(argv, { from: 'user' });
+      return exitCode;
+    } catch (error) {
+      if (error instanceof CommanderError) {
+        return error.exitCode === 0 ? 0 : EXIT_BAD_INPUT;
+      }
+      if (error instanceof MigratorError) {
+        io.err(`error: ${error.describe()}`);
+        if (debug) io.err(String(error.stack));
+        return error.exitCode;
+      }
+      io.err(`error: ${(error as Error).message ?? String(error)}`);
+      if (debug) io.err(String((error as Error).stack));
+      return EXIT_FAILED;
+    }
+  };
+  return { program, run };
+}
+
+const isMain = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isMain) {
+  const { run } = buildProgram(process.env, {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+  });
+  process.exitCode = await run(process.argv.slice(2));
+}

@@ -1,0 +1,43 @@
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { MIGRATION_ID } from '../../shared/definitions/schema.js';
+import { BadInputError } from '../../shared/errors.js';
+import type { CommandContext } from '../context.js';
+
+const pad = (n: number) => String(n).padStart(2, '0');
+
+export function migrationIdFor(slug: string, now: Date): string {
+  const stamp = `${now.getUTCFullYear()}.${pad(now.getUTCMonth() + 1)}.${pad(now.getUTCDate())}_${pad(now.getUTCHours())}${pad(now.getUTCMinutes())}${pad(now.getUTCSeconds())}`;
+  const id = `${stamp}_${slug}`;
+  if (!MIGRATION_ID.test(id)) {
+    throw new BadInputError(`"${slug}" is not a valid slug: use lower-case letters, digits and single underscores`, { field: 'slug' });
+  }
+  return id;
+}
+
+/** Scaffolds a migration folder named by the current UTC time. */
+export async function newCommand(ctx: CommandContext, slug: string, options: { type?: string }): Promise<number> {
+  const id = migrationIdFor(slug, new Date());
+  const folder = path.join(ctx.config.migrationsDir, id);
+  if (existsSync(folder)) throw new BadInputError(`${folder} already exists`, { migrationId: id });
+  await mkdir(folder, { recursive: true });
+  const type = options.type ?? 'schema';
+  await writeFile(path.join(folder, 'up.sql'), `-- ${id}: forward change\n`);
+  await writeFile(path.join(folder, 'down.sql'), `-- ${id}: exact inverse of up.sql\n`);
+  await writeFile(
+    path.join(folder, 'migration.yaml'),
+    [
+      `description: ${slug.replace(/_/g, ' ')}`,
+      `type: ${type}`,
+      'impact: low',
+      '# schema_version: "1.0.0"',
+      '# depends_on: []        # default: the previous migration (linear history)',
+      '# max_lock_duration: 5  # seconds a statement may wait for a lock',
+      '# post_validations: ["SELECT true"]',
+      '',
+    ].join('\n'),
+  );
+  ctx.out(folder);
+  return 0;
+}

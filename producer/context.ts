@@ -1,0 +1,43 @@
+import type pg from 'pg';
+import { migrateCatalog } from '../shared/catalog/internal-migrations.js';
+import { catalogExists } from '../shared/catalog/state.js';
+import { catalogTables, type Tables } from '../shared/catalog/tables.js';
+import type { Config } from '../shared/config.js';
+import { createPool } from '../shared/db.js';
+import type { Logger } from '../shared/logger.js';
+
+/** What every command receives: validated config, a logger and where to print. */
+export interface CommandContext {
+  config: Config;
+  logger: Logger;
+  out: (line: string) => void;
+}
+
+export interface Database {
+  pool: pg.Pool;
+  tables: Tables;
+  /** False when the catalog has not been created yet (read-only commands then see an empty history). */
+  catalogReady: boolean;
+}
+
+/** Opens the database; `create` makes or upgrades the catalog first (commands that write). */
+export async function openDatabase(config: Config, options: { create: boolean }): Promise<Database> {
+  const pool = createPool(config.DATABASE_URL, { max: 4, applicationName: 'pgfm-producer' });
+  const tables = catalogTables(config.CATALOG_SCHEMA);
+  try {
+    if (options.create) await migrateCatalog(pool, tables);
+    return { pool, tables, catalogReady: options.create || (await catalogExists(pool, tables)) };
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+}
+
+export async function withDatabase<T>(config: Config, options: { create: boolean }, work: (db: Database) => Promise<T>): Promise<T> {
+  const db = await openDatabase(config, options);
+  try {
+    return await work(db);
+  } finally {
+    await db.pool.end();
+  }
+}

@@ -1,0 +1,115 @@
+import type { Queryable } from '../db.js';
+import type { DefinitionSet, MigrationDefinition, SqlScript } from '../definitions/loader.js';
+import { SEMVER } from '../definitions/schema.js';
+import type { Tables } from './tables.js';
+
+const scriptText = (script: SqlScript | undefined) =>
+  script === undefined ? null : script.statements.map((statement) => `${statement.text};`).join('\n');
+
+function rollbackStrategy(migration: MigrationDefinition): 'sql_script' | 'backup_restore' | 'irreversible' {
+  if (migration.meta.backfill?.set !== undefined && migration.meta.backfill.backup) return 'backup_restore';
+  return migration.down ? 'sql_script' : 'irreversible';
+}
+
+/**
+ * Stores the current definitions (versions, migrations, sets, tests, rollback plans)
+ * so the catalog can answer for itself what each migration is. Applied checksums
+ * live in migration_status and are never touched here.
+ */
+export async function registerDefinitions(db: Queryable, t: Tables, definitions: DefinitionSet): Promise<void> {
+  for (const version of definitions.versions) {
+    const [, major, minor, patch, build] = SEMVER.exec(version.version)!;
+    await db.query(
+      `INSERT INTO ${t.schema_versions} (version, major_version, minor_version, patch_version, build_version, version_type,
+         description, release_notes, affected_schemas, affected_industries, requires_previous_version, blocks_versions,
+         breaking_changes, deprecations, new_features, requires_maintenance_window)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, $12, $13, $14, $15)
+       ON CONFLICT (version) DO UPDATE SET version_type = EXCLUDED.version_type, description = EXCLUDED.description,
+         release_notes = EXCLUDED.release_notes, affected_schemas = EXCLUDED.affected_schemas,
+         affected_industries = EXCLUDED.affected_industries, blocks_versions = EXCLUDED.blocks_versions,
+         breaking_changes = EXCLUDED.breaking_changes, deprecations = EXCLUDED.deprecations,
+         new_features = EXCLUDED.new_features, requires_maintenance_window = EXCLUDED.requires_maintenance_window`,
+      [
+        version.version, Number(major), Number(minor), Number(patch), Number(build ?? 0), version.type,
+        version.description ?? null, version.release_notes ?? null, version.affected_schemas, version.affected_industries,
+        version.blocks_versions, version.breaking_changes, version.deprecations, version.new_features,
+        version.requires_maintenance_window,
+      ],
+    );
+  }
+  // Second pass: a version may name one registered after it.
+  for (const version of definitions.versions) {
+    await db.query(`UPDATE ${t.schema_versions} SET requires_previous_version = $2 WHERE version = $1`, [
+      version.version,
+      version.requires_previous_version ?? null,
+    ]);
+  }
+
+  for (const migration of definitions.migrations) {
+    const meta = migration.meta;
+    await db.query(
+      `INSERT INTO ${t.migrations} (migration_id, name, description, migration_type, migration_category, impact_level,
+         schema_version, target_schemas, target_tables, depends_on, blocks, up_sql, down_sql, verify_sql, definition,
+         checksum, file_checksums, scripts)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+       ON CONFLICT (migration_id) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description,
+         migration_type = EXCLUDED.migration_type, migration_category = EXCLUDED.migration_category,
+         impact_level = EXCLUDED.impact_level, schema_version = EXCLUDED.schema_version,
+         target_schemas = EXCLUDED.target_schemas, target_tables = EXCLUDED.target_tables,
+         depends_on = EXCLUDED.depends_on, blocks = EXCLUDED.blocks, up_sql = EXCLUDED.up_sql,
+         down_sql = EXCLUDED.down_sql, verify_sql = EXCLUDED.verify_sql, definition = EXCLUDED.definition,
+         checksum = EXCLUDED.checksum, file_checksums = EXCLUDED.file_checksums, scripts = EXCLUDED.scripts,
+         updated_at = now()
+       WHERE ${t.migrations}.checksum IS DISTINCT FROM EXCLUDED.checksum`,
+      [
+        migration.id, meta.name, meta.description ?? null, meta.type, meta.category, meta.impact,
+        meta.schema_version ?? null, meta.target_schemas, meta.target_tables, meta.depends_on ?? null, meta.blocks,
+        scriptText(migration.up), scriptText(migration.down), scriptText(migration.verify), JSON.stringify(meta),
+        migration.checksum, JSON.stringify(migration.fileChecksums),
+        JSON.stringify({ up: migration.up, down: migration.down ?? null, verify: migration.verify ?? null }),
+      ],
+    );
+    await db.query(
+      `INSERT INTO ${t.rollback_plans} (migration_id, rollback_strategy, validation_queries, risk_level, potential_data_loss, rollback_timeout_seconds)
+       VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (migration_id) DO UPDATE SET rollback_strategy = EXCLUDED.rollback_strategy,
+         validation_queries = EXCLUDED.validation_queries, risk_level = EXCLUDED.risk_level,
+         potential_data_loss = EXCLUDED.potential_data_loss, rollback_timeout_seconds = EXCLUDED.rollback_timeout_seconds`,
+      [
+        migration.id, rollbackStrategy(migration), meta.post_validations, meta.impact,
+        meta.category === 'drop' || meta.category === 'cleanup', meta.rollback_timeout,
+      ],
+    );
+    for (const test of meta.tests) {
+      await db.query(
+        `INSERT INTO ${t.migration_tests} (migration_id, test_name, test_type, description, test_sql, expected_result,
+           setup_sql, teardown_sql, max_execution_time_seconds, environments)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (migration_id, test_name) DO UPDATE SET test_type = EXCLUDED.test_type,
+           description = EXCLUDED.description, test_sql = EXCLUDED.test_sql, expected_result = EXCLUDED.expected_result,
+           setup_sql = EXCLUDED.setup_sql, teardown_sql = EXCLUDED.teardown_sql,
+           max_execution_time_seconds = EXCLUDED.max_execution_time_seconds, environments = EXCLUDED.environments`,
+        [
+          migration.id, test.name, test.type, test.description ?? null, test.sql,
+          test.expected === undefined ? null : JSON.stringify(test.expected), test.setup ?? null, test.teardown ?? null,
+          test.max_execution_time ?? null, test.environments,
+        ],
+      );
+    }
+  }
+
+  for (const set of definitions.sets) {
+    await db.query(
+      `INSERT INTO ${t.coordinated_sets} (set_id, name, description, members, coordination_order, rollback_all_on_failure, can_partial_execute)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (set_id) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description,
+         members = EXCLUDED.members, coordination_order = EXCLUDED.coordination_order,
+         rollback_all_on_failure = EXCLUDED.rollback_all_on_failure, can_partial_execute = EXCLUDED.can_partial_execute`,
+      [
+        set.id, set.name, set.description ?? null, set.execution_order,
+        JSON.stringify({ execution_order: set.execution_order, parallel_groups: set.parallel_groups, dependencies: set.dependencies }),
+        set.rollback_all_on_failure, set.can_partial_execute,
+      ],
+    );
+  }
+}

@@ -1,0 +1,74 @@
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+export const ENVIRONMENTS = ['development', 'staging', 'production'] as const;
+export type Environment = (typeof ENVIRONMENTS)[number];
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const nonNegativeInt = (fallback: number) => z.coerce.number().int().nonnegative().default(fallback);
+
+const url = (protocols: string[]) =>
+  z.string().refine((value) => {
+    try {
+      return protocols.includes(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+
+/**
+ * Every environment variable the fleet reads. Defaults suit a developer machine;
+ * `.env.example` documents the same list.
+ */
+export const configSchema = z.object({
+  DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/test'),
+  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only')
+    .default('pgfm'),
+  MIGRATIONS_DIR: z.string().min(1).default('migrations'),
+  ENVIRONMENT: z.enum(ENVIRONMENTS).default('development'),
+  CATALOG_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]*$/, 'a lower-case SQL identifier')
+    .default('migration_mgmt'),
+  /** lock_timeout for migrations that do not set max_lock_duration. */
+  LOCK_TIMEOUT_MS: positiveInt(5000),
+  /** statement_timeout for every migration statement. */
+  STATEMENT_TIMEOUT_MS: positiveInt(3_600_000),
+  WORKER_CONCURRENCY: positiveInt(2),
+  /** Attempts per step job before it goes to the dead-letter queue. */
+  STEP_ATTEMPTS: positiveInt(6),
+  BACKOFF_BASE_MS: positiveInt(1000),
+  BACKOFF_MAX_MS: positiveInt(30_000),
+  /** BullMQ job lock; a dead worker's job is redelivered after about this long. */
+  JOB_LOCK_MS: positiveInt(15_000),
+  STALLED_INTERVAL_MS: positiveInt(5_000),
+  COORDINATOR_LEASE_MS: positiveInt(5_000),
+  COORDINATOR_TICK_MS: positiveInt(1_000),
+  SHUTDOWN_GRACE_MS: nonNegativeInt(10_000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Recorded in the audit trail as who did it. */
+  ACTOR: z.string().min(1).default(os.userInfo().username),
+});
+
+export type Config = Readonly<z.infer<typeof configSchema>> & { readonly migrationsDir: string };
+
+/** Validates the environment once; the frozen result is passed to everything that needs it. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const relevant = Object.fromEntries(
+    Object.keys(configSchema.shape)
+      .filter((key) => env[key] !== undefined && env[key] !== '')
+      .map((key) => [key, env[key]]),
+  );
+  const parsed = configSchema.safeParse(relevant);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0]);
+    throw new ConfigError(`invalid environment variable ${variable}: ${issue.message}`, { variable });
+  }
+  return Object.freeze({ ...parsed.data, migrationsDir: path.resolve(parsed.data.MIGRATIONS_DIR) });
+}
