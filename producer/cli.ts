@@ -8,6 +8,7 @@ import { newCommand } from './commands/new.js';
 import { planCommand } from './commands/plan.js';
 import { repairCommand } from './commands/repair.js';
 import { statusCommand } from './commands/status.js';
+import { upCommand } from './commands/up.js';
 import { validateCommand } from './commands/validate.js';
 import type { CommandContext } from './context.js';
 
@@ -53,6 +54,15 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) =
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  npm run migrate -- plan\n  npm run migrate -- plan --set COORD-2025-001 --json')
     .action(wrap(planCommand));
+  program
+    .command('up')
+    .description('apply pending migrations through the fleet: registers a run and queues its first stage')
+    .option('--to <id|version>', 'stop at this migration id or schema version')
+    .option('--set <id>', 'only this coordinated set and what it needs')
+    .option('--wait', 'follow the run until it ends; exit 0 only if it completed')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExamples:\n  npm run migrate -- up --wait\n  npm run migrate -- up --set COORD-2025-001\n  npm run migrate -- up --to 5.1.0')
+    .action(wrap(upCommand));
   program
     .command('status')
     .description('show every migration and its status in ENVIRONMENT')

@@ -40,7 +40,10 @@ export const backfillSchema = z
     key: z.array(z.string().min(1)).min(1).optional(),
     set: z.record(z.string().min(1), sqlText).optional(),
     where: sqlText.optional(),
-    /** Custom form: one key range per execution, $1 exclusive lower bound, $2 inclusive upper bound. */
+    /**
+     * Custom form: one key range per execution, $1 exclusive lower bound, $2 inclusive upper
+     * bound, NULL meaning unbounded (first and last batch). Single-column keys only.
+     */
     batch_sql: sqlText.optional(),
     batch_target_ms: z.number().int().min(10).max(60_000).default(200),
     initial_batch_size: z.number().int().min(1).max(1_000_000).default(1000),
@@ -53,6 +56,9 @@ export const backfillSchema = z
     const declarative = value.set !== undefined;
     if (declarative === (value.batch_sql !== undefined)) {
       ctx.addIssue({ code: 'custom', path: ['set'], message: 'give either set (with optional where) or batch_sql, not both' });
+    }
+    if (value.batch_sql !== undefined && (value.key?.length ?? 1) > 1) {
+      ctx.addIssue({ code: 'custom', path: ['key'], message: 'batch_sql takes a single-column key' });
     }
     if (value.batch_sql !== undefined && value.where !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['where'], message: 'where belongs to the declarative form (set), not batch_sql' });

@@ -1,0 +1,78 @@
+import { recordAudit } from '../shared/catalog/audit.js';
+import { insertSteps, readRun, runSteps, setRunStatus, setStepsStatus, type NewStep, type RunRow, type StepRow } from '../shared/catalog/runs.js';
+import type { Tables } from '../shared/catalog/tables.js';
+import { refreshVersionDeployments } from '../shared/catalog/versions.js';
+import { inTransaction } from '../shared/db.js';
+import type pg from 'pg';
+
+const ACTIVE: StepRow['status'][] = ['queued', 'running'];
+
+/**
+ * Down steps for what an up run changed, in reverse stage order. A transactional step that
+ * failed changed nothing; any other failed step may have partly applied and is undone too.
+ */
+export function rollbackSteps(upSteps: StepRow[]): NewStep[] {
+  const changed = upSteps.filter((step) => step.status === 'completed' || (step.status === 'failed' && step.kind !== 'transactional'));
+  const last = Math.max(0, ...changed.map((step) => step.stage));
+  return changed.map((step) => ({ migrationId: step.migration_id, direction: 'down', stage: last - step.stage, kind: step.kind, checksum: step.checksum }));
+}
+
+export interface Advance {
+  run: RunRow | undefined;
+  /** Steps marked queued in this transaction, to be added to the queue after commit. */
+  toEnqueue: StepRow[];
+}
+
+/**
+ * Moves one run forward from what the catalog says, under a row lock on the run, so any
+ * number of calls (events, ticks, two coordinators for a moment) converge on one result.
+ */
+export async function advanceRun(pool: pg.Pool, t: Tables, runId: string): Promise<Advance> {
+  return inTransaction(pool, async (client) => {
+    const run = await readRun(client, t, runId, { forUpdate: true });
+    if (!run || (run.status !== 'running' && run.status !== 'rolling_back')) return { run, toEnqueue: [] };
+    const steps = await runSteps(client, t, runId);
+    const phase = run.status === 'rolling_back' || run.direction === 'down' ? 'down' : 'up';
+    const current = steps.filter((step) => step.direction === phase);
+    const failed = current.find((step) => step.status === 'failed');
+
+    if (failed) {
+      await setStepsStatus(client, t, current.filter((s) => s.status === 'pending' || s.status === 'queued').map((s) => s.step_id), 'cancelled', ['pending', 'queued']);
+      const stillActive = (await runSteps(client, t, runId)).some((s) => s.direction === phase && ACTIVE.includes(s.status));
+      if (stillActive) return { run, toEnqueue: [] };
+      const reason = { message: `${failed.migration_id}: ${failed.last_error ?? 'failed'}`, code: failed.last_sqlstate };
+      if (phase === 'up' && run.auto_rollback) {
+        const down = rollbackSteps(await runSteps(client, t, runId));
+        await setRunStatus(client, t, runId, down.length > 0 ? 'rolling_back' : 'rolled_back', reason);
+        await recordAudit(client, t, { actor: 'coordinator', action: 'run.rollback_started', environment: run.environment, runId, details: { reason: reason.message, steps: down.length } });
+        await insertSteps(client, t, runId, down);
+        if (down.length === 0) await refreshVersionDeployments(client, t, run.environment, runId);
+        return { run, toEnqueue: await queueNextStage(client, t, runId, 'down') };
+      }
+      const message = phase === 'down' && run.direction === 'up' ? `rollback failed: ${reason.message}` : reason.message;
+      await setRunStatus(client, t, runId, 'failed', { message, code: reason.code });
+      await refreshVersionDeployments(client, t, run.environment, runId);
+      await recordAudit(client, t, { actor: 'coordinator', action: 'run.failed', environment: run.environment, runId, details: { reason: message } });
+      return { run, toEnqueue: [] };
+    }
+
+    if (current.every((step) => step.status === 'completed' || step.status === 'cancelled')) {
+      const status = phase === 'down' && run.direction === 'up' ? 'rolled_back' : 'completed';
+      await setRunStatus(client, t, runId, status);
+      await refreshVersionDeployments(client, t, run.environment, runId);
+      await recordAudit(client, t, { actor: 'coordinator', action: `run.${status}`, environment: run.environment, runId });
+      return { run, toEnqueue: [] };
+    }
+    return { run, toEnqueue: await queueNextStage(client, t, runId, phase) };
+  });
+}
+
+/** Marks the lowest unfinished stage's pending steps queued, once nothing of an earlier stage is left. */
+async function queueNextStage(client: pg.PoolClient, t: Tables, runId: string, phase: 'up' | 'down'): Promise<StepRow[]> {
+  const steps = (await runSteps(client, t, runId)).filter((step) => step.direction === phase);
+  const unfinished = steps.filter((step) => step.status !== 'completed' && step.status !== 'cancelled');
+  if (unfinished.length === 0) return [];
+  const stage = Math.min(...unfinished.map((step) => step.stage));
+  const pending = unfinished.filter((step) => step.stage === stage && step.status === 'pending');
+  return setStepsStatus(client, t, pending.map((step) => step.step_id), 'queued', ['pending']);
+}

@@ -1,0 +1,26 @@
+import type { Queryable } from '../shared/db.js';
+import type { Tables } from '../shared/catalog/tables.js';
+
+const LEASE = 'coordinator';
+
+/**
+ * Takes or renews the coordinator lease: the holder renews it every tick; anyone may
+ * take it once it expired. Returns whether `holder` is the leader now.
+ */
+export async function acquireLease(db: Queryable, t: Tables, holder: string, leaseMs: number): Promise<boolean> {
+  const { rows } = await db.query<{ holder: string }>(
+    `INSERT INTO ${t.coordinator_lease} AS l (name, holder, acquired_at, expires_at)
+     VALUES ($1, $2, clock_timestamp(), clock_timestamp() + make_interval(secs => $3::float8 / 1000))
+     ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder,
+       acquired_at = CASE WHEN l.holder = EXCLUDED.holder THEN l.acquired_at ELSE EXCLUDED.acquired_at END,
+       expires_at = EXCLUDED.expires_at
+     WHERE l.holder = EXCLUDED.holder OR l.expires_at < clock_timestamp()
+     RETURNING holder`,
+    [LEASE, holder, leaseMs],
+  );
+  return rows[0]?.holder === holder;
+}
+
+export async function releaseLease(db: Queryable, t: Tables, holder: string): Promise<void> {
+  await db.query(`DELETE FROM ${t.coordinator_lease} WHERE name = $1 AND holder = $2`, [LEASE, holder]);
+}

@@ -1,0 +1,36 @@
+import os from 'node:os';
+import { migrateCatalog } from '../shared/catalog/internal-migrations.js';
+import { catalogTables } from '../shared/catalog/tables.js';
+import { loadConfig, type Config } from '../shared/config.js';
+import { createPool } from '../shared/db.js';
+import type { MigratorError } from '../shared/errors.js';
+import { FleetQueues } from '../shared/events.js';
+import { createRedis } from '../shared/fleet.js';
+import { createLogger } from '../shared/logger.js';
+import { onShutdown, within } from '../shared/shutdown.js';
+import { Coordinator } from './coordinator.js';
+
+let config: Config;
+try {
+  config = loadConfig();
+} catch (error) {
+  process.stderr.write(`error: ${(error as MigratorError).describe?.() ?? (error as Error).message}\n`);
+  process.exit(2);
+}
+const id = `${os.hostname()}-${process.pid}`;
+const logger = createLogger({ level: config.LOG_LEVEL, name: 'coordinator' }).child({ coordinatorId: id });
+const pool = createPool(config.DATABASE_URL, { max: 4, applicationName: `pgfm-coordinator-${process.pid}` });
+const connection = createRedis(config, 'coordinator');
+const queues = new FleetQueues(config, connection);
+const tables = catalogTables(config.CATALOG_SCHEMA);
+await migrateCatalog(pool, tables);
+const coordinator = new Coordinator({ config, pool, tables, logger, queues, connection, id });
+coordinator.start();
+logger.info({ prefix: config.QUEUE_PREFIX }, 'coordinator started');
+
+onShutdown(logger, config.SHUTDOWN_GRACE_MS, async () => {
+  await within(coordinator.stop(), config.SHUTDOWN_GRACE_MS);
+  await queues.close();
+  await pool.end();
+  connection.disconnect();
+});

@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS hs.idx_work_orders_priority_score;

@@ -1,0 +1,1 @@
+DROP VIEW IF EXISTS reporting_mgmt.unified_satisfaction_view;

@@ -1,0 +1,15 @@
+import type { Config } from '../shared/config.js';
+import { FleetQueues } from '../shared/events.js';
+import { createRedis } from '../shared/fleet.js';
+
+/** Opens the fleet's queues for one command and always closes them. */
+export async function withQueues<T>(config: Config, work: (queues: FleetQueues) => Promise<T>): Promise<T> {
+  const connection = createRedis(config, 'producer');
+  const queues = new FleetQueues(config, connection);
+  try {
+    return await work(queues);
+  } finally {
+    await queues.close();
+    connection.disconnect();
+  }
+}

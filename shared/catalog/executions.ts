@@ -1,0 +1,88 @@
+import os from 'node:os';
+import type { Queryable } from '../db.js';
+import type { Tables } from './tables.js';
+
+export interface NewExecution {
+  migrationId: string;
+  environment: string;
+  executionType: 'forward' | 'rollback' | 'validation' | 'test';
+  runId: string | null;
+  stepId: string | null;
+  attempt: number;
+  workerId: string;
+  executedBy: string;
+}
+
+/** Records the start of an attempt, committed on its own so even a crash leaves a trace. */
+export async function startExecution(db: Queryable, t: Tables, execution: NewExecution): Promise<string> {
+  const { rows } = await db.query<{ execution_id: string }>(
+    `INSERT INTO ${t.migration_executions} (migration_id, environment, server_hostname, execution_type, run_id, step_id, attempt, worker_id, executed_by)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING execution_id`,
+    [
+      execution.migrationId, execution.environment, os.hostname(), execution.executionType, execution.runId,
+      execution.stepId, execution.attempt, execution.workerId, execution.executedBy,
+    ],
+  );
+  return rows[0]!.execution_id;
+}
+
+export async function completeExecution(
+  db: Queryable,
+  t: Tables,
+  executionId: string,
+  result: { rowsAffected: number | null; statementsDone: number; validationPassed: boolean | null },
+): Promise<void> {
+  await db.query(
+    `UPDATE ${t.migration_executions} SET execution_status = 'completed', completed_at = clock_timestamp(), rows_affected = $2,
+       statements_done = $3, validation_passed = $4 WHERE execution_id = $1`,
+    [executionId, result.rowsAffected, result.statementsDone, result.validationPassed],
+  );
+}
+
+export async function failExecution(
+  db: Queryable,
+  t: Tables,
+  executionId: string,
+  error: { message: string; sqlstate?: string; details?: Record<string, unknown>; statementsDone?: number },
+): Promise<void> {
+  await db.query(
+    `UPDATE ${t.migration_executions} SET execution_status = 'failed', completed_at = clock_timestamp(), error_message = $2,
+       error_code = $3, error_details = $4, statements_done = COALESCE($5, statements_done) WHERE execution_id = $1`,
+    [executionId, error.message, error.sqlstate ?? null, JSON.stringify(error.details ?? {}), error.statementsDone ?? null],
+  );
+}
+
+/** Attempts left 'running' by a worker that died are closed when the step is picked up again. */
+export async function abandonRunningExecutions(db: Queryable, t: Tables, stepId: string): Promise<void> {
+  await db.query(
+    `UPDATE ${t.migration_executions} SET execution_status = 'abandoned', completed_at = clock_timestamp(),
+       error_message = 'the worker stopped before the attempt finished'
+     WHERE step_id = $1 AND execution_status = 'running'`,
+    [stepId],
+  );
+}
+
+export async function setMigrationStatus(
+  db: Queryable,
+  t: Tables,
+  status: {
+    migrationId: string;
+    environment: string;
+    status: 'completed' | 'failed' | 'rolled_back';
+    checksum?: string;
+    fileChecksums?: Record<string, string>;
+    runId: string | null;
+  },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO ${t.migration_status} AS s (migration_id, environment, status, applied_checksum, applied_file_checksums, applied_at, rolled_back_at, run_id)
+     VALUES ($1, $2, $3, $4, $5, CASE WHEN $3 = 'completed' THEN now() END, CASE WHEN $3 = 'rolled_back' THEN now() END, $6)
+     ON CONFLICT (migration_id, environment) DO UPDATE SET status = EXCLUDED.status,
+       applied_checksum = COALESCE(EXCLUDED.applied_checksum, s.applied_checksum),
+       applied_file_checksums = COALESCE(EXCLUDED.applied_file_checksums, s.applied_file_checksums),
+       applied_at = COALESCE(EXCLUDED.applied_at, s.applied_at),
+       rolled_back_at = CASE WHEN EXCLUDED.status = 'rolled_back' THEN now() ELSE s.rolled_back_at END,
+       run_id = EXCLUDED.run_id, updated_at = now()`,
+    [status.migrationId, status.environment, status.status, status.checksum ?? null, status.fileChecksums ? JSON.stringify(status.fileChecksums) : null, status.runId],
+  );
+}

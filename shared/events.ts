@@ -1,0 +1,53 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from './config.js';
+import { QUEUES, queueOptions } from './fleet.js';
+
+export interface StepEvent {
+  runId: string;
+  stepId: string;
+  status: 'completed' | 'failed' | 'progress';
+}
+
+export interface DeadLetter {
+  sourceQueue: string;
+  sourceJobId: string;
+  runId: string;
+  stepId: string;
+  migrationId: string;
+  direction: 'up' | 'down';
+  attemptsMade: number;
+  error: string;
+  sqlstate: string | null;
+  failedAt: string;
+}
+
+/** The queues a worker writes to besides its own: step events for the coordinator, and dead letters. */
+export class FleetQueues {
+  readonly steps: Queue;
+  readonly coordinator: Queue;
+  readonly deadLetter: Queue;
+
+  constructor(config: Config, connection: Redis) {
+    const options = queueOptions(config, connection);
+    this.steps = new Queue(QUEUES.steps, options);
+    this.coordinator = new Queue(QUEUES.coordinator, options);
+    this.deadLetter = new Queue(QUEUES.deadLetter, options);
+  }
+
+  async notifyCoordinator(event: StepEvent, attempt: number): Promise<void> {
+    await this.coordinator.add('step-event', event, {
+      jobId: `event-${event.stepId}-${event.status}-${attempt}`,
+      removeOnComplete: true,
+      removeOnFail: 1000,
+    });
+  }
+
+  async addDeadLetter(letter: DeadLetter): Promise<void> {
+    await this.deadLetter.add('dead-letter', letter, { jobId: `dead-${letter.sourceJobId}` });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.steps.close(), this.coordinator.close(), this.deadLetter.close()]);
+  }
+}

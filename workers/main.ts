@@ -1,0 +1,48 @@
+import os from 'node:os';
+import { migrateCatalog } from '../shared/catalog/internal-migrations.js';
+import { catalogTables } from '../shared/catalog/tables.js';
+import { loadConfig, type Config } from '../shared/config.js';
+import { createPool } from '../shared/db.js';
+import { ConfigError } from '../shared/errors.js';
+import { FleetQueues } from '../shared/events.js';
+import { createRedis } from '../shared/fleet.js';
+import { createLogger } from '../shared/logger.js';
+import { onShutdown, within } from '../shared/shutdown.js';
+import { startStepWorker } from './step-worker.js';
+
+let config: Config;
+try {
+  config = loadConfig();
+} catch (error) {
+  process.stderr.write(`error: ${(error as ConfigError).describe?.() ?? (error as Error).message}\n`);
+  process.exit(2);
+}
+const workerId = `${os.hostname()}-${process.pid}`;
+const logger = createLogger({ level: config.LOG_LEVEL, name: 'worker' }).child({ workerId });
+const pool = createPool(config.DATABASE_URL, { max: config.WORKER_CONCURRENCY + 2, applicationName: `pgfm-worker-${process.pid}` });
+const connection = createRedis(config, 'worker');
+const queues = new FleetQueues(config, connection);
+const tables = catalogTables(config.CATALOG_SCHEMA);
+await migrateCatalog(pool, tables);
+const steps = startStepWorker({
+  config,
+  pool,
+  tables,
+  logger,
+  queues,
+  connection,
+  workerId,
+  concurrency: config.WORKER_CONCURRENCY,
+});
+logger.info({ concurrency: config.WORKER_CONCURRENCY, prefix: config.QUEUE_PREFIX }, 'worker started');
+
+onShutdown(logger, config.SHUTDOWN_GRACE_MS, async () => {
+  steps.stop();
+  if (!(await within(steps.worker.close(), config.SHUTDOWN_GRACE_MS))) {
+    logger.warn('jobs still running after the grace period: forcing close');
+    await within(steps.worker.close(true), 2000);
+  }
+  await queues.close();
+  await pool.end();
+  connection.disconnect();
+});

@@ -1,0 +1,41 @@
+import type pg from 'pg';
+import { ADVISORY_KEY_SQL } from '../shared/db.js';
+import { ValidationFailedError } from '../shared/errors.js';
+
+export interface Timeouts {
+  lockTimeoutMs: number;
+  statementTimeoutMs: number;
+}
+
+/** Applies lock_timeout and statement_timeout, to the transaction (`local`) or the session. */
+export async function applyTimeouts(client: pg.ClientBase, timeouts: Timeouts, local: boolean): Promise<void> {
+  await client.query(`SELECT set_config('lock_timeout', $1, $3), set_config('statement_timeout', $2, $3)`, [
+    `${timeouts.lockTimeoutMs}ms`,
+    `${timeouts.statementTimeoutMs}ms`,
+    local,
+  ]);
+}
+
+export async function advisoryXactLock(client: pg.ClientBase, key: string): Promise<void> {
+  await client.query(`SELECT pg_advisory_xact_lock(${ADVISORY_KEY_SQL})`, [key]);
+}
+
+export async function tryAdvisorySessionLock(client: pg.ClientBase, key: string): Promise<boolean> {
+  const { rows } = await client.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock(${ADVISORY_KEY_SQL}) AS locked`, [key]);
+  return rows[0]!.locked;
+}
+
+export async function advisorySessionUnlock(client: pg.ClientBase, key: string): Promise<void> {
+  await client.query(`SELECT pg_advisory_unlock(${ADVISORY_KEY_SQL})`, [key]);
+}
+
+/** Each check is a query returning one boolean; anything but true fails the migration. */
+export async function expectAllTrue(client: pg.ClientBase, checks: string[], what: string, migrationId: string): Promise<void> {
+  for (const check of checks) {
+    const result = await client.query(check);
+    const value = result.rows[0] === undefined ? undefined : Object.values(result.rows[0])[0];
+    if (value !== true) {
+      throw new ValidationFailedError(`${what} failed: ${check} returned ${JSON.stringify(value ?? null)}`, { migrationId });
+    }
+  }
+}

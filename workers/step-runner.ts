@@ -1,0 +1,407 @@
+import type pg from 'pg';
+import { recordAudit } from '../shared/catalog/audit.js';
+import {
+  abandonRunningExecutions,
+  completeExecution,
+  failExecution,
+  setMigrationStatus,
+  startExecution,
+} from '../shared/catalog/executions.js';
+import { markStepCompleted, markStepRunning, readRun, readStep, setStatementsDone, setStepsStatus, type RunRow, type StepRow } from '../shared/catalog/runs.js';
+import type { Tables } from '../shared/catalog/tables.js';
+import type { Config } from '../shared/config.js';
+import { OperationError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { SqlScript } from '../shared/definitions/loader.js';
+import type { SqlStatement } from '../shared/sql/statements.js';
+import { quoteIdent } from '../shared/sql/quote.js';
+import { backupTableName, ensureBackupTable, resolveTarget, runBatchLoop, runForwardBatch, runRestoreBatch } from './backfill.js';
+import { readStoredMigration, type StoredMigration } from './migration-source.js';
+import { runMigrationTests } from './migration-tests.js';
+import {
+  advisorySessionUnlock,
+  advisoryXactLock,
+  applyTimeouts,
+  expectAllTrue,
+  tryAdvisorySessionLock,
+  type Timeouts,
+} from './session.js';
+
+export interface StepJobData {
+  runId: string;
+  stepId: string;
+  migrationId: string;
+  direction: 'up' | 'down';
+}
+
+export interface RunnerDeps {
+  pool: pg.Pool;
+  tables: Tables;
+  config: Config;
+  logger: Logger;
+  workerId: string;
+  /** True once the worker is shutting down: long loops stop at the next batch boundary. */
+  stopping: () => boolean;
+}
+
+export type StepOutcome = 'applied' | 'already-done' | 'skipped';
+
+/** A retryable condition that is not a PostgreSQL error (e.g. another worker holds the migration). */
+export class BusyError extends OperationError {
+  override readonly name = 'BusyError';
+  readonly retryable = true;
+}
+
+const migrationLockKey = (environment: string, migrationId: string) => `pgfm-migration:${environment}:${migrationId}`;
+
+function mayRun(run: RunRow, step: StepRow): boolean {
+  if (step.direction === 'up') return run.status === 'running';
+  return run.direction === 'down' ? run.status === 'running' : run.status === 'rolling_back';
+}
+
+/**
+ * Executes one step job. Safe to deliver twice: a transactional step's effect, its
+ * migration status and its execution record commit together under an advisory lock;
+ * other kinds record progress statement by statement or batch by batch.
+ */
+export async function runStep(deps: RunnerDeps, data: StepJobData, attempt: number): Promise<StepOutcome> {
+  const { pool, tables: t, config, workerId } = deps;
+  const step = await readStep(pool, t, data.stepId);
+  const run = step && (await readRun(pool, t, step.run_id));
+  if (!step || !run) throw new OperationError(`step ${data.stepId} is not in the catalog`, { runId: data.runId, migrationId: data.migrationId });
+  if (step.status === 'completed' || step.status === 'cancelled' || step.status === 'failed') return 'skipped';
+  if (!mayRun(run, step)) {
+    await setStepsStatus(pool, t, [step.step_id], 'cancelled', ['pending', 'queued', 'running']);
+    return 'skipped';
+  }
+
+  await abandonRunningExecutions(pool, t, step.step_id);
+  if (!(await markStepRunning(pool, t, step.step_id, workerId))) return 'skipped';
+  const migration = await readStoredMigration(pool, t, step.migration_id);
+  if (step.direction === 'up' && migration.checksum !== step.checksum) {
+    throw new OperationError(`migration ${step.migration_id} changed after the run was planned; start a new run`, {
+      migrationId: step.migration_id,
+      runId: run.run_id,
+    });
+  }
+  const executionId = await startExecution(pool, t, {
+    migrationId: step.migration_id,
+    environment: run.environment,
+    executionType: step.direction === 'up' ? 'forward' : 'rollback',
+    runId: run.run_id,
+    stepId: step.step_id,
+    attempt,
+    workerId,
+    executedBy: run.created_by,
+  });
+  const logger = deps.logger.child({ runId: run.run_id, stepId: step.step_id, migrationId: step.migration_id, direction: step.direction, attempt });
+  const timeouts: Timeouts = {
+    lockTimeoutMs: migration.meta.max_lock_duration ? Math.round(migration.meta.max_lock_duration * 1000) : config.LOCK_TIMEOUT_MS,
+    statementTimeoutMs: migration.meta.max_statement_duration ? Math.round(migration.meta.max_statement_duration * 1000) : config.STATEMENT_TIMEOUT_MS,
+  };
+  const context: ExecutionContext = { deps, run, step, migration, executionId, timeouts, logger };
+  const client = await pool.connect();
+  let healthy = true;
+  try {
+    logger.info('step started');
+    const outcome = await execute(client, context);
+    logger.info({ outcome }, 'step finished');
+    return outcome;
+  } catch (error) {
+    healthy = !(error as Error).message?.includes('Connection terminated');
+    await failExecution(pool, t, executionId, {
+      message: (error as Error).message,
+      sqlstate: (error as { code?: string }).code,
+      details: { position: (error as { position?: string }).position, where: (error as { where?: string }).where },
+    }).catch((recordError) => logger.error({ err: recordError }, 'could not record the failed attempt'));
+    throw error;
+  } finally {
+    // A connection that saw an error may hold session state (settings, advisory locks): never reuse it.
+    client.release(healthy ? undefined : true);
+  }
+}
+
+interface ExecutionContext {
+  deps: RunnerDeps;
+  run: RunRow;
+  step: StepRow;
+  migration: StoredMigration;
+  executionId: string;
+  timeouts: Timeouts;
+  logger: Logger;
+}
+
+async function execute(client: pg.PoolClient, ctx: ExecutionContext): Promise<StepOutcome> {
+  const { step, migration } = ctx;
+  if (step.direction === 'up') {
+    if (migration.meta.backfill) return backfillUp(client, ctx);
+    return migration.up.transactional && migration.meta.transaction !== 'per_statement'
+      ? transactionalStep(client, ctx, migration.up)
+      : statementByStatementStep(client, ctx, migration.up);
+  }
+  if (migration.meta.backfill?.set !== undefined && migration.meta.backfill.backup) return backfillDown(client, ctx);
+  if (!migration.down) {
+    throw new OperationError(`migration ${migration.migrationId} is irreversible (no down.sql)`, { migrationId: migration.migrationId });
+  }
+  return migration.down.transactional && migration.meta.transaction !== 'per_statement'
+    ? transactionalStep(client, ctx, migration.down)
+    : statementByStatementStep(client, ctx, migration.down);
+}
+
+async function currentStatus(client: pg.ClientBase, ctx: ExecutionContext): Promise<string | undefined> {
+  const { rows } = await client.query<{ status: string }>(
+    `SELECT status FROM ${ctx.deps.tables.migration_status} WHERE migration_id = $1 AND environment = $2`,
+    [ctx.migration.migrationId, ctx.run.environment],
+  );
+  return rows[0]?.status;
+}
+
+/** Whether the migration's effect is already where this step wants it (a redelivered or repeated job). */
+function alreadyDone(ctx: ExecutionContext, status: string | undefined): boolean {
+  return ctx.step.direction === 'up' ? status === 'completed' : status !== 'completed' && status !== 'failed';
+}
+
+/** Validation, tests, status and records: committed in the caller's transaction together with the effect. */
+async function finish(client: pg.ClientBase, ctx: ExecutionContext, result: { rowsAffected: number | null; statementsDone: number; backupTable?: string }): Promise<void> {
+  const { deps, run, step, migration } = ctx;
+  const t = deps.tables;
+  if (step.direction === 'up') {
+    for (const statement of migration.verify?.statements ?? []) await client.query(statement.text);
+    await expectAllTrue(client, migration.meta.post_validations, 'post-validation', migration.migrationId);
+    await runMigrationTests(client, t, migration, { environment: run.environment, executionId: ctx.executionId });
+  }
+  await setMigrationStatus(client, t, {
+    migrationId: migration.migrationId,
+    environment: run.environment,
+    status: step.direction === 'up' ? 'completed' : 'rolled_back',
+    checksum: step.direction === 'up' ? migration.checksum : undefined,
+    fileChecksums: step.direction === 'up' ? migration.fileChecksums : undefined,
+    runId: run.run_id,
+  });
+  if (result.backupTable) {
+    await client.query(`UPDATE ${t.migration_status} SET backup_table = $3 WHERE migration_id = $1 AND environment = $2`, [
+      migration.migrationId,
+      run.environment,
+      result.backupTable,
+    ]);
+  }
+  await completeExecution(client, t, ctx.executionId, {
+    rowsAffected: result.rowsAffected,
+    statementsDone: result.statementsDone,
+    validationPassed: step.direction === 'up' ? true : null,
+  });
+  await markStepCompleted(client, t, step.step_id);
+  await recordAudit(client, t, {
+    actor: run.created_by,
+    action: step.direction === 'up' ? 'migration.applied' : 'migration.rolled_back',
+    environment: run.environment,
+    runId: run.run_id,
+    migrationId: migration.migrationId,
+    details: { stepId: step.step_id, workerId: deps.workerId, rowsAffected: result.rowsAffected },
+  });
+}
+
+async function markAlreadyDone(client: pg.ClientBase, ctx: ExecutionContext): Promise<StepOutcome> {
+  await completeExecution(client, ctx.deps.tables, ctx.executionId, { rowsAffected: 0, statementsDone: 0, validationPassed: null });
+  await markStepCompleted(client, ctx.deps.tables, ctx.step.step_id);
+  return 'already-done';
+}
+
+async function inTx<T>(client: pg.ClientBase, work: () => Promise<T>): Promise<T> {
+  await client.query('BEGIN');
+  try {
+    const result = await work();
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
+async function transactionalStep(client: pg.PoolClient, ctx: ExecutionContext, script: SqlScript): Promise<StepOutcome> {
+  return inTx(client, async () => {
+    await applyTimeouts(client, ctx.timeouts, true);
+    await advisoryXactLock(client, migrationLockKey(ctx.run.environment, ctx.migration.migrationId));
+    if (alreadyDone(ctx, await currentStatus(client, ctx))) return markAlreadyDone(client, ctx);
+    if (ctx.step.direction === 'up') await expectAllTrue(client, ctx.migration.meta.prerequisite_checks, 'prerequisite check', ctx.migration.migrationId);
+    let rows = 0;
+    for (const statement of script.statements) rows += (await client.query(statement.text)).rowCount ?? 0;
+    await finish(client, ctx, { rowsAffected: rows, statementsDone: script.statements.length });
+    return 'applied';
+  });
+}
+
+/** Drops the INVALID index a failed CREATE INDEX CONCURRENTLY leaves behind, so a retry starts clean. */
+async function dropInvalidIndex(client: pg.ClientBase, statement: SqlStatement): Promise<void> {
+  const index = statement.concurrentIndex;
+  if (!index) return;
+  const { rows } = await client.query<{ schema: string }>(
+    `SELECT n.nspname AS schema FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_index i ON i.indexrelid = c.oid
+      WHERE n.nspname = COALESCE($1, current_schema()) AND c.relname = $2 AND NOT i.indisvalid`,
+    [index.schema, index.name],
+  );
+  if (rows[0]) await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${quoteIdent(rows[0].schema)}.${quoteIdent(index.name)}`);
+}
+
+/**
+ * Statements that cannot share a transaction run one by one; progress is recorded after
+ * each, so a redelivered job continues where the last attempt stopped. A session-level
+ * advisory lock keeps two workers off the same migration.
+ */
+async function statementByStatementStep(client: pg.PoolClient, ctx: ExecutionContext, script: SqlScript): Promise<StepOutcome> {
+  const { deps, step, migration } = ctx;
+  const t = deps.tables;
+  const key = migrationLockKey(ctx.run.environment, migration.migrationId);
+  if (!(await tryAdvisorySessionLock(client, key))) {
+    throw new BusyError(`another worker is running migration ${migration.migrationId}`, { migrationId: migration.migrationId });
+  }
+  try {
+    if (alreadyDone(ctx, await currentStatus(client, ctx))) return await markAlreadyDone(client, ctx);
+    await applyTimeouts(client, ctx.timeouts, false);
+    if (step.direction === 'up') await expectAllTrue(client, migration.meta.prerequisite_checks, 'prerequisite check', migration.migrationId);
+    const { rows } = await client.query<{ statements_done: number }>(`SELECT statements_done FROM ${t.steps} WHERE step_id = $1`, [step.step_id]);
+    let rowsAffected = 0;
+    for (let index = rows[0]!.statements_done; index < script.statements.length; index++) {
+      const statement = script.statements[index]!;
+      if (statement.transactional) {
+        await inTx(client, async () => {
+          rowsAffected += (await client.query(statement.text)).rowCount ?? 0;
+          await setStatementsDone(client, t, step.step_id, index + 1);
+        });
+      } else {
+        await dropInvalidIndex(client, statement);
+        try {
+          await client.query(statement.text);
+        } catch (error) {
+          await dropInvalidIndex(client, statement).catch(() => undefined);
+          throw error;
+        }
+        await setStatementsDone(client, t, step.step_id, index + 1);
+      }
+    }
+    await inTx(client, async () => {
+      await applyTimeouts(client, ctx.timeouts, true);
+      await finish(client, ctx, { rowsAffected, statementsDone: script.statements.length });
+    });
+    return 'applied';
+  } finally {
+    await client.query('RESET lock_timeout; RESET statement_timeout').catch(() => undefined);
+    await advisorySessionUnlock(client, key).catch(() => undefined);
+  }
+}
+
+async function readCheckpoint(client: pg.ClientBase, ctx: ExecutionContext): Promise<{ checkpoint: string[] | null; done: boolean; statementsDone: number }> {
+  const { rows } = await client.query<{ checkpoint: { last: string[] | null; done: boolean } | null; statements_done: number }>(
+    `SELECT checkpoint, statements_done FROM ${ctx.deps.tables.steps} WHERE step_id = $1`,
+    [ctx.step.step_id],
+  );
+  const row = rows[0]!;
+  return { checkpoint: row.checkpoint?.last ?? null, done: row.checkpoint?.done ?? false, statementsDone: row.statements_done };
+}
+
+function checkpointHook(ctx: ExecutionContext) {
+  return async (client: pg.ClientBase, upper: string[] | null, rowsChanged: number) => {
+    await client.query(`UPDATE ${ctx.deps.tables.steps} SET checkpoint = $2, rows_done = rows_done + $3 WHERE step_id = $1`, [
+      ctx.step.step_id,
+      JSON.stringify({ last: upper, done: upper === null }),
+      rowsChanged,
+    ]);
+  };
+}
+
+/**
+ * A data migration: the preparation (up.sql) in one transaction, then keyset sub-batches
+ * each committing its change, its backup of old values and its checkpoint together.
+ */
+async function backfillUp(client: pg.PoolClient, ctx: ExecutionContext): Promise<StepOutcome> {
+  const { deps, step, migration } = ctx;
+  const t = deps.tables;
+  const spec = migration.meta.backfill!;
+  const key = migrationLockKey(ctx.run.environment, migration.migrationId);
+  if (!(await tryAdvisorySessionLock(client, key))) {
+    throw new BusyError(`another worker is running migration ${migration.migrationId}`, { migrationId: migration.migrationId });
+  }
+  try {
+    if (alreadyDone(ctx, await currentStatus(client, ctx))) return await markAlreadyDone(client, ctx);
+    const progress = await readCheckpoint(client, ctx);
+    if (progress.statementsDone === 0) {
+      await inTx(client, async () => {
+        await applyTimeouts(client, ctx.timeouts, true);
+        await expectAllTrue(client, migration.meta.prerequisite_checks, 'prerequisite check', migration.migrationId);
+        for (const statement of migration.up.statements) await client.query(statement.text);
+        await setStatementsDone(client, t, step.step_id, migration.up.statements.length);
+      });
+    }
+    const target = await resolveTarget(client, spec, migration.migrationId);
+    const backupTable = spec.set !== undefined && spec.backup ? backupTableName(t, step.step_id) : null;
+    if (backupTable) await ensureBackupTable(client, target, backupTable);
+    if (!progress.done) {
+      await runBatchLoop(
+        client,
+        spec,
+        ctx.timeouts,
+        progress.checkpoint,
+        (lower, size) => runForwardBatch(client, spec, target, backupTable, lower, size),
+        { checkpoint: checkpointHook(ctx), shouldStop: deps.stopping },
+        ctx.logger,
+      );
+    }
+    const { rows } = await client.query<{ rows_done: string }>(`SELECT rows_done FROM ${t.steps} WHERE step_id = $1`, [step.step_id]);
+    await inTx(client, async () => {
+      await applyTimeouts(client, ctx.timeouts, true);
+      await finish(client, ctx, { rowsAffected: Number(rows[0]!.rows_done), statementsDone: migration.up.statements.length, backupTable: backupTable ?? undefined });
+    });
+    return 'applied';
+  } finally {
+    await advisorySessionUnlock(client, key).catch(() => undefined);
+  }
+}
+
+/** Rolls a declarative backfill back by restoring the saved old values, then runs down.sql if any. */
+async function backfillDown(client: pg.PoolClient, ctx: ExecutionContext): Promise<StepOutcome> {
+  const { deps, migration } = ctx;
+  const t = deps.tables;
+  const key = migrationLockKey(ctx.run.environment, migration.migrationId);
+  if (!(await tryAdvisorySessionLock(client, key))) {
+    throw new BusyError(`another worker is running migration ${migration.migrationId}`, { migrationId: migration.migrationId });
+  }
+  try {
+    const status = await currentStatus(client, ctx);
+    if (alreadyDone(ctx, status)) return await markAlreadyDone(client, ctx);
+    const { rows } = await client.query<{ backup_table: string | null }>(
+      `SELECT backup_table FROM ${t.migration_status} WHERE migration_id = $1 AND environment = $2`,
+      [migration.migrationId, ctx.run.environment],
+    );
+    const upStep = await client.query<{ step_id: string }>(
+      `SELECT step_id FROM ${t.steps} WHERE run_id = $1 AND migration_id = $2 AND direction = 'up'`,
+      [ctx.run.rollback_of ?? ctx.run.run_id, migration.migrationId],
+    );
+    // A backfill that failed midway has no backup_table recorded yet: its backup is named by its step.
+    const backupTable = rows[0]?.backup_table ?? (upStep.rows[0] ? backupTableName(t, upStep.rows[0].step_id) : null);
+    const spec = migration.meta.backfill!;
+    const target = await resolveTarget(client, spec, migration.migrationId);
+    const progress = await readCheckpoint(client, ctx);
+    const exists = backupTable ? (await client.query<{ ok: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS ok`, [backupTable])).rows[0]!.ok : false;
+    if (!exists) throw new OperationError(`no backup of old values for ${migration.migrationId}: cannot restore`, { migrationId: migration.migrationId });
+    if (!progress.done) {
+      await runBatchLoop(
+        client,
+        spec,
+        ctx.timeouts,
+        progress.checkpoint,
+        (lower, size) => runRestoreBatch(client, target, backupTable!, lower, size),
+        { checkpoint: checkpointHook(ctx), shouldStop: deps.stopping },
+        ctx.logger,
+      );
+    }
+    await inTx(client, async () => {
+      await applyTimeouts(client, ctx.timeouts, true);
+      for (const statement of migration.down?.statements ?? []) await client.query(statement.text);
+      await finish(client, ctx, { rowsAffected: null, statementsDone: migration.down?.statements.length ?? 0 });
+    });
+    return 'applied';
+  } finally {
+    await advisorySessionUnlock(client, key).catch(() => undefined);
+  }
+}

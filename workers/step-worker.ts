@@ -1,0 +1,91 @@
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import { setMigrationStatus } from '../shared/catalog/executions.js';
+import { markStepFailed, readRun, readStep, recordStepError } from '../shared/catalog/runs.js';
+import type { Tables } from '../shared/catalog/tables.js';
+import type { Config } from '../shared/config.js';
+import type { FleetQueues } from '../shared/events.js';
+import { QUEUES, workerOptions } from '../shared/fleet.js';
+import type { Logger } from '../shared/logger.js';
+import { isRetryable, sqlstateOf } from '../shared/sqlstate.js';
+import { BusyError, runStep, type StepJobData } from './step-runner.js';
+
+export interface StepWorkerDeps {
+  config: Config;
+  pool: pg.Pool;
+  tables: Tables;
+  logger: Logger;
+  queues: FleetQueues;
+  connection: Redis;
+  workerId: string;
+  concurrency: number;
+}
+
+/**
+ * The BullMQ side of a step: retryable failures are rethrown for BullMQ's backoff; a
+ * failure that cannot heal (or the last attempt) marks the step failed in the catalog,
+ * files a dead letter and tells the coordinator, then ends the job without further attempts.
+ */
+export function startStepWorker(deps: StepWorkerDeps): { worker: Worker; stopping: () => boolean; stop: () => void } {
+  let stopping = false;
+  const { config, pool, tables: t, queues } = deps;
+  const processor = async (job: Job<StepJobData>) => {
+    const attempt = job.attemptsMade + 1;
+    const logger = deps.logger.child({ queue: QUEUES.steps, jobId: job.id, runId: job.data.runId, migrationId: job.data.migrationId });
+    try {
+      const outcome = await runStep({ pool, tables: t, config, logger, workerId: deps.workerId, stopping: () => stopping }, job.data, attempt);
+      if (outcome !== 'skipped') await queues.notifyCoordinator({ runId: job.data.runId, stepId: job.data.stepId, status: 'completed' }, attempt);
+      return { outcome };
+    } catch (error) {
+      const message = (error as Error).message;
+      const sqlstate = sqlstateOf(error);
+      const retryable = (isRetryable(error) || error instanceof BusyError) && !stopping;
+      const final = !retryable || attempt >= (job.opts.attempts ?? 1);
+      logger.warn({ err: error, sqlstate, attempt, retryable, final }, 'step attempt failed');
+      if (stopping && !final) throw error;
+      await recordStepError(pool, t, job.data.stepId, { message, sqlstate });
+      if (!final) throw error;
+      await failStep(deps, job, { message, sqlstate });
+      throw new UnrecoverableError(message);
+    }
+  };
+  const worker = new Worker<StepJobData>(QUEUES.steps, processor, workerOptions(config, deps.connection, deps.concurrency));
+  worker.on('error', (error) => deps.logger.error({ err: error }, 'step worker error'));
+  return {
+    worker,
+    stopping: () => stopping,
+    stop: () => {
+      stopping = true;
+    },
+  };
+}
+
+async function failStep(deps: StepWorkerDeps, job: Job<StepJobData>, error: { message: string; sqlstate?: string }): Promise<void> {
+  const { pool, tables: t, queues } = deps;
+  const step = await readStep(pool, t, job.data.stepId);
+  const run = step && (await readRun(pool, t, step.run_id));
+  await markStepFailed(pool, t, job.data.stepId, error);
+  if (step && run && step.direction === 'up') {
+    const { rows } = await pool.query<{ status: string }>(
+      `SELECT status FROM ${t.migration_status} WHERE migration_id = $1 AND environment = $2`,
+      [step.migration_id, run.environment],
+    );
+    if (rows[0]?.status !== 'completed') {
+      await setMigrationStatus(pool, t, { migrationId: step.migration_id, environment: run.environment, status: 'failed', runId: run.run_id });
+    }
+  }
+  await queues.addDeadLetter({
+    sourceQueue: QUEUES.steps,
+    sourceJobId: String(job.id),
+    runId: job.data.runId,
+    stepId: job.data.stepId,
+    migrationId: job.data.migrationId,
+    direction: job.data.direction,
+    attemptsMade: job.attemptsMade + 1,
+    error: error.message,
+    sqlstate: error.sqlstate ?? null,
+    failedAt: new Date().toISOString(),
+  });
+  await queues.notifyCoordinator({ runId: job.data.runId, stepId: job.data.stepId, status: 'failed' }, job.attemptsMade + 1);
+}
