@@ -1,21 +1,12 @@
 import { recordAudit } from '../shared/catalog/audit.js';
-import { insertSteps, readRun, runSteps, setRunStatus, setStepsStatus, type NewStep, type RunRow, type StepRow } from '../shared/catalog/runs.js';
+import { insertSteps, readRun, runSteps, setRunStatus, setStepsStatus, type RunRow, type StepRow } from '../shared/catalog/runs.js';
+import { rollbackSteps } from '../shared/rollback.js';
 import type { Tables } from '../shared/catalog/tables.js';
 import { refreshVersionDeployments } from '../shared/catalog/versions.js';
 import { inTransaction } from '../shared/db.js';
 import type pg from 'pg';
 
 const ACTIVE: StepRow['status'][] = ['queued', 'running'];
-
-/**
- * Down steps for what an up run changed, in reverse stage order. A transactional step that
- * failed changed nothing; any other failed step may have partly applied and is undone too.
- */
-export function rollbackSteps(upSteps: StepRow[]): NewStep[] {
-  const changed = upSteps.filter((step) => step.status === 'completed' || (step.status === 'failed' && step.kind !== 'transactional'));
-  const last = Math.max(0, ...changed.map((step) => step.stage));
-  return changed.map((step) => ({ migrationId: step.migration_id, direction: 'down', stage: last - step.stage, kind: step.kind, checksum: step.checksum }));
-}
 
 export interface Advance {
   run: RunRow | undefined;

@@ -3,6 +3,9 @@ import { pino } from 'pino';
 import { loadConfig } from '../shared/config.js';
 import { EXIT_BAD_INPUT, EXIT_FAILED, MigratorError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
+import { cancelCommand } from './commands/cancel.js';
+import { dlqListCommand, dlqPurgeCommand, dlqRetryCommand, dlqShowCommand } from './commands/dlq.js';
+import { downCommand, rollbackCommand } from './commands/down.js';
 import { initCommand } from './commands/init.js';
 import { newCommand } from './commands/new.js';
 import { planCommand } from './commands/plan.js';
@@ -64,10 +67,47 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) =
     .addHelpText('after', '\nExamples:\n  npm run migrate -- up --wait\n  npm run migrate -- up --set COORD-2025-001\n  npm run migrate -- up --to 5.1.0')
     .action(wrap(upCommand));
   program
-    .command('status')
-    .description('show every migration and its status in ENVIRONMENT')
+    .command('down')
+    .description('undo every applied migration after --to, through the fleet (dependents first)')
+    .requiredOption('--to <id>', 'the last migration to keep')
+    .option('--wait', 'follow the run until it ends')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExample:\n  npm run migrate -- down --to 2025.01.31_143000_add_veterinary_industry --wait')
+    .action(wrap(downCommand));
+  program
+    .command('rollback')
+    .description('roll back what one finished run applied, in reverse stage order')
+    .requiredOption('--run <id>', 'the run to undo')
+    .option('--wait', 'follow the rollback until it ends')
+    .option('--json', 'machine-readable output')
+    .action(wrap(rollbackCommand));
+  program
+    .command('cancel')
+    .description('stop an active run: queued steps are cancelled, a running step finishes')
+    .requiredOption('--run <id>', 'the run to stop')
+    .option('--reason <text>', 'why, for the audit log')
+    .action(wrap(cancelCommand));
+  program
+    .command('status')
+    .description('show every migration and its status in ENVIRONMENT, or one run with --run')
+    .option('--run <id>', 'show this run: stages, steps, attempts, durations, errors')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExamples:\n  npm run migrate -- status\n  npm run migrate -- status --run <run id> --json')
     .action(wrap(statusCommand));
+  const dlq = program.command('dlq').description('inspect and re-drive jobs that exhausted their retries');
+  dlq.command('list').description('list dead letters').option('--json', 'machine-readable output').action(wrap(dlqListCommand));
+  dlq.command('show').description('show one dead letter').argument('<id>').action(wrap(dlqShowCommand));
+  dlq
+    .command('retry')
+    .description('re-queue the failed step of a failed run under a new job id')
+    .argument('<id>')
+    .action(wrap(dlqRetryCommand));
+  dlq
+    .command('purge')
+    .description('remove one dead letter, or all with --all')
+    .argument('[id]')
+    .option('--all', 'remove every dead letter')
+    .action(wrap(dlqPurgeCommand));
   program
     .command('new')
     .description('scaffold a migration folder named by the current UTC time')

@@ -78,7 +78,7 @@ export function checkDrift(definitions: DefinitionSet, state: CatalogState): str
 }
 
 /** Every migration's dependencies: explicit, implied by linear history, by its coordinated set, and by schema versions. */
-function dependencyGraph(definitions: DefinitionSet) {
+export function dependencyGraph(definitions: DefinitionSet) {
   const { migrations, sets } = definitions;
   const index = new Map(migrations.map((migration, position) => [migration.id, position]));
   const setOf = new Map(sets.flatMap((set) => set.execution_order.map((member) => [member, set] as const)));
@@ -268,4 +268,45 @@ function checkVersions(definitions: DefinitionSet, state: CatalogState, chosen: 
       }
     }
   }
+}
+
+/**
+ * The inverse of applying: every applied migration after `to` (by id), each undone only
+ * after everything that depends on it was undone.
+ */
+export function planDown(definitions: DefinitionSet, state: CatalogState, options: { environment: Environment; to: string }): Plan {
+  const byId = new Map(definitions.migrations.map((migration) => [migration.id, migration]));
+  if (!byId.has(options.to)) throw new PlanError(`unknown migration ${options.to}`, { migrationId: options.to, field: '--to' });
+  const { plain, versionDeps } = dependencyGraph(definitions);
+  const undo = definitions.migrations.filter((migration) => migration.id > options.to && state.migrations.get(migration.id)?.status === 'completed');
+  for (const migration of undo) {
+    const reversible = migration.down !== undefined || (migration.meta.backfill?.set !== undefined && migration.meta.backfill.backup);
+    if (!reversible) {
+      throw new PlanError(`migration ${migration.id} is irreversible: cannot go down past it`, { migrationId: migration.id, file: metaFile(migration), field: 'irreversible' });
+    }
+  }
+  const undoing = new Set(undo.map((migration) => migration.id));
+  const dependents = (id: string) => undo.filter((other) => plain.get(other.id)!.has(id) || versionDeps.get(other.id)!.has(id)).map((other) => other.id);
+  const stageOf = new Map<string, number>();
+  const stage = (id: string): number => {
+    if (!stageOf.has(id)) stageOf.set(id, Math.max(0, ...dependents(id).map((dependent) => stage(dependent) + 1)));
+    return stageOf.get(id)!;
+  };
+  const stages: PlannedStep[][] = [];
+  for (const migration of [...undo].reverse()) {
+    const index = stage(migration.id);
+    (stages[index] ??= []).push({
+      migrationId: migration.id,
+      stage: index,
+      kind: stepKind(migration),
+      schemaVersion: migration.meta.schema_version ?? null,
+      setId: null,
+      after: dependents(migration.id).filter((id) => undoing.has(id)).sort(),
+    });
+  }
+  const compact = stages.filter((steps) => steps !== undefined);
+  const hash = createHash('sha256')
+    .update(JSON.stringify({ environment: options.environment, direction: 'down', stages: compact.map((steps) => steps.map((s) => s.migrationId)) }))
+    .digest('hex');
+  return { environment: options.environment, direction: 'down', target: options.to, setId: null, stages: compact, warnings: [], hash };
 }

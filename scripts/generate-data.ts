@@ -72,13 +72,22 @@ export function rowCounts(rows: number): RowCounts {
   };
 }
 
-// Pseudo-random integers from md5 bytes. `h` is bytea (16 bytes); an expression of 1..4 bytes
-// gives 0..255, 0..65535, 0..2^24-1 or 0..2^32-1. The hashes are computed once per row in an
-// OFFSET 0 subquery, so the planner cannot substitute (and re-evaluate) them per reference.
-const u8 = (h: string, i: number): string => `get_byte(${h}, ${i})`;
-const u16 = (h: string, i: number): string => `((get_byte(${h}, ${i}) << 8) | get_byte(${h}, ${i + 1}))`;
+// Pseudo-random values are bytes of 64-bit hashes of the row's sequence number:
+// stream "h" of a table is hashint8extended(g, seed) AS h0, hashint8extended(g, seed + 1) AS h1,
+// ..., and byte i of it is bits 8*(i%8) .. 8*(i%8)+7 of h<i/8>. They are computed once per row in
+// an OFFSET 0 subquery, so the planner cannot substitute (and re-evaluate) them per reference.
+// hashint8extended is PostgreSQL's own C hash (the one hash partitioning uses): cheap, and a pure
+// function of its arguments.
+const u8 = (h: string, i: number): string => `((${h}${i >> 3} >> ${(i & 7) * 8}) & 255)`;
+const u16 = (h: string, i: number): string => `((${u8(h, i)} << 8) | ${u8(h, i + 1)})`;
 const u32 = (h: string, i: number): string =>
-  `((get_byte(${h}, ${i})::bigint << 24) | (get_byte(${h}, ${i + 1}) << 16) | (get_byte(${h}, ${i + 2}) << 8) | get_byte(${h}, ${i + 3}))`;
+  `((${u8(h, i)}::bigint << 24) | (${u8(h, i + 1)} << 16) | (${u8(h, i + 2)} << 8) | ${u8(h, i + 3)})`;
+/** Select-list items for stream `h` with `bytes` bytes, seeded with seed, seed + 1, ... */
+function stream(h: string, seed: number, bytes: number): string {
+  const cols: string[] = [];
+  for (let k = 0; k * 8 < bytes; k++) cols.push(`hashint8extended(g, ${seed + k}) AS ${h}${k}`);
+  return cols.join(', ');
+}
 /** Element of a literal text array, chosen by an integer expression. */
 const pick = (values: readonly string[], index: string): string =>
   `(ARRAY[${values.map(sqlText).join(', ')}])[1 + (${index}) % ${values.length}]`;
@@ -86,6 +95,10 @@ const pick = (values: readonly string[], index: string): string =>
 function sqlText(value: string): string {
   return `'${value.replaceAll("'", "''")}'`;
 }
+
+/** The ids of businesses 1..$n, computed once per statement; index it with 1-based seq. */
+const BUSINESS_IDS = (param: string): string =>
+  `(SELECT array_agg(md5('b' || i)::uuid ORDER BY i) AS ids FROM generate_series(1, ${param}::int) AS i) AS biz`;
 
 /** md5(prefix || seq)::uuid, the deterministic id of row `seq` of a table. */
 const idOf = (prefix: string, seq: string): string => `md5('${prefix}' || (${seq}))::uuid`;
@@ -165,14 +178,14 @@ export function businessesSql(): string {
   return `
 INSERT INTO tenant_mgmt.businesses (id, name, industry, timezone, created_at, updated_at)
 SELECT ${idOf('b', 'g')},
-       ${pick(BUSINESS_NAMES, u8('h', 0))} || ' ' ||
-         CASE WHEN g % 10 < 7 THEN ${pick(HS_TRADES, u8('h', 1))} ELSE ${pick(AUTO_TRADES, u8('h', 1))} END
+       ${pick(BUSINESS_NAMES, u8('a', 0))} || ' ' ||
+         CASE WHEN g % 10 < 7 THEN ${pick(HS_TRADES, u8('a', 1))} ELSE ${pick(AUTO_TRADES, u8('a', 1))} END
          || ' #' || g,
        CASE WHEN g % 10 < 7 THEN 'home_services' ELSE 'automotive' END,
-       ${pick(TIMEZONES, u8('h', 2))},
-       ${EPOCH} - make_interval(days => 30 + ${u16('h', 3)} % 1000),
+       ${pick(TIMEZONES, u8('a', 2))},
+       ${EPOCH} - make_interval(days => 30 + ${u16('a', 3)} % 1000),
        ${EPOCH}
-FROM (SELECT g, decode(md5('rb' || g), 'hex') AS h FROM generate_series(1, $1::int) AS g OFFSET 0) AS s`;
+FROM (SELECT g, ${stream('a', 100, 4)} FROM generate_series(1, $1::int) AS g OFFSET 0) AS s`;
 }
 
 export function usersSql(): string {
@@ -180,29 +193,30 @@ export function usersSql(): string {
   return `
 INSERT INTO user_mgmt.users (id, business_id, email, full_name, role, created_at, updated_at)
 SELECT ${idOf('u', 'g')},
-       ${idOf('b', '(g + 1) / 2')},
+       biz.ids[(g + 1) / 2],
        CASE WHEN g % 2 = 1 THEN 'owner' ELSE 'tech' END || '.' || ((g + 1) / 2) || '@business.example.com',
-       ${pick(FIRST_NAMES, u8('h', 0))} || ' ' || ${pick(LAST_NAMES, u8('h', 1))},
+       ${pick(FIRST_NAMES, u8('a', 0))} || ' ' || ${pick(LAST_NAMES, u8('a', 1))},
        CASE WHEN g % 2 = 1 THEN 'owner' ELSE 'technician' END,
        ${EPOCH},
        ${EPOCH}
-FROM (SELECT g, decode(md5('ru' || g), 'hex') AS h FROM generate_series(1, $1::int) AS g OFFSET 0) AS s`;
+FROM (SELECT g, ${stream('a', 200, 2)} FROM generate_series(1, $1::int) AS g OFFSET 0) AS s
+CROSS JOIN ${BUSINESS_IDS('$2')}`;
 }
 
 export function customersSql(): string {
-  // h: primary phone and address, h2: secondary phone, location, notes, updates, h3: name, created_at.
-  const p = phoneParts('h', 2);
-  const q = phoneParts('h2', 0);
+  // a: primary phone and address, b: secondary phone, location, notes, updates, n: name, created_at.
+  const p = phoneParts('a', 2);
+  const q = phoneParts('b', 0);
   return `
 INSERT INTO hs.customers (
     id, business_id, first_name, last_name, company_name, email, phone_primary, phone_secondary,
     address_line1, address_line2, city, state, postal_code, country, notes,
     created_at, updated_at, deleted_at)
 SELECT ${idOf('c', 'g')},
-       ${idOf('b', '1 + (g - 1) % $2::int')},
+       biz.ids[1 + (g - 1) % $2::int],
        first_name,
        last_name,
-       CASE WHEN ${u8('h', 10)} < 26 THEN last_name || ' ' || ${pick(['Holdings', 'Properties', 'LLC', 'Rentals'], u8('h', 11))} END,
+       CASE WHEN ${u8('a', 10)} < 26 THEN last_name || ' ' || ${pick(['Holdings', 'Properties', 'LLC', 'Rentals'], u8('a', 11))} END,
        lower(replace(first_name || '.' || last_name, '''', '')) || g || '@example.com',
        CASE WHEN pb < 10 THEN NULL
             WHEN pb < 30 THEN '+1' || ${p.a} || ${p.e} || ${p.l}
@@ -216,29 +230,29 @@ SELECT ${idOf('c', 'g')},
             WHEN sb < 90 THEN '(' || ${q.a} || ') ' || ${q.e} || '-' || ${q.l}
             ELSE ${q.a} || ${q.e} || ${q.l}
        END,
-       (100 + ${u16('h', 8)} % 9900) || ' ' || ${pick(STREETS, u8('h', 12))} || ' ' || ${pick(STREET_SUFFIXES, u8('h', 13))},
-       CASE WHEN ${u8('h', 14)} < 38 THEN 'Apt ' || (1 + ${u8('h', 15)} % 40) END,
+       (100 + ${u16('a', 8)} % 9900) || ' ' || ${pick(STREETS, u8('a', 12))} || ' ' || ${pick(STREET_SUFFIXES, u8('a', 13))},
+       CASE WHEN ${u8('a', 14)} < 38 THEN 'Apt ' || (1 + ${u8('a', 15)} % 40) END,
        ${pick(CITIES, 'city')},
        ${pick(STATES, 'city')},
-       ${pick(ZIP_PREFIXES, 'city')} || lpad((${u8('h2', 9)} % 100)::text, 2, '0'),
+       ${pick(ZIP_PREFIXES, 'city')} || lpad((${u8('b', 9)} % 100)::text, 2, '0'),
        'US',
-       CASE WHEN ${u8('h2', 10)} < 13 THEN ${pick(['Gate code 4411', 'Dog in backyard', 'Call before arrival', 'Prefers text messages', 'Side entrance'], u8('h2', 11))} END,
+       CASE WHEN ${u8('b', 10)} < 13 THEN ${pick(['Gate code 4411', 'Dog in backyard', 'Call before arrival', 'Prefers text messages', 'Side entrance'], u8('b', 11))} END,
        created_at,
-       created_at + make_interval(days => ${u16('h2', 12)} % 400),
-       CASE WHEN ${u8('h2', 14)} < 5 THEN created_at + make_interval(days => 400 + ${u8('h2', 15)}) END
+       created_at + make_interval(days => ${u16('b', 12)} % 400),
+       CASE WHEN ${u8('b', 14)} < 5 THEN created_at + make_interval(days => 400 + ${u8('b', 15)}) END
 FROM (
-    SELECT g, h, h2,
-           ${u16('h', 0)} % 100 AS pb,
-           ${u16('h2', 6)} % 100 AS sb,
-           ${u8('h2', 8)} AS city,
-           ${pick(FIRST_NAMES, u8('h3', 0))} AS first_name,
-           ${pick(LAST_NAMES, u8('h3', 1))} AS last_name,
-           ${EPOCH} + make_interval(secs => (${u32('h3', 2)} % ${SPAN_SECONDS})::double precision) AS created_at
-    FROM (SELECT g, decode(md5('rc' || g), 'hex') AS h, decode(md5('rC' || g), 'hex') AS h2,
-                 decode(md5('rn' || g), 'hex') AS h3
+    SELECT s.*,
+           ${u16('a', 0)} % 100 AS pb,
+           ${u16('b', 6)} % 100 AS sb,
+           ${u8('b', 8)} AS city,
+           ${pick(FIRST_NAMES, u8('n', 0))} AS first_name,
+           ${pick(LAST_NAMES, u8('n', 1))} AS last_name,
+           ${EPOCH} + make_interval(secs => (${u32('n', 2)} % ${SPAN_SECONDS})::double precision) AS created_at
+    FROM (SELECT g, ${stream('a', 300, 16)}, ${stream('b', 310, 16)}, ${stream('n', 320, 6)}
           FROM generate_series(1, $1::int) AS g OFFSET 0) AS s
     OFFSET 0
-) AS v`;
+) AS v
+CROSS JOIN ${BUSINESS_IDS('$2')}`;
 }
 
 /** Row `g` of a child table belongs to a pseudo-random customer j (bytes 0..3 of h). */
@@ -252,28 +266,29 @@ INSERT INTO hs.work_orders (
     id, business_id, customer_id, work_order_number, title, description, priority, status,
     scheduled_at, completed_at, total_amount, created_at, updated_at)
 SELECT ${idOf('w', 'g')},
-       ${idOf('b', '1 + (j - 1) % $3::int')},
+       biz.ids[1 + (j - 1) % $3::int],
        ${idOf('c', 'j')},
        'WO-' || lpad(g::text, 8, '0'),
-       ${pick(WORK_ORDER_TITLES, u8('h', 4))},
-       CASE WHEN ${u8('h', 5)} < 128 THEN 'Customer reports: ' || lower(${pick(WORK_ORDER_TITLES, u8('h', 4))}) || '.' END,
+       ${pick(WORK_ORDER_TITLES, u8('a', 4))},
+       CASE WHEN ${u8('a', 5)} < 128 THEN 'Customer reports: ' || lower(${pick(WORK_ORDER_TITLES, u8('a', 4))}) || '.' END,
        CASE WHEN pr < 5 THEN 'emergency' WHEN pr < 15 THEN 'urgent' WHEN pr < 35 THEN 'high'
             WHEN pr < 85 THEN 'normal' ELSE 'low' END,
        status,
-       CASE WHEN status <> 'pending' THEN created_at + make_interval(hours => 2 + ${u8('h', 8)}) END,
-       CASE WHEN status = 'completed' THEN created_at + make_interval(hours => 4 + ${u16('h', 9)} % 500) END,
-       round((75 + ${u32('h2', 5)} % 500000 / 100.0)::numeric, 2),
+       CASE WHEN status <> 'pending' THEN created_at + make_interval(hours => 2 + ${u8('a', 8)}) END,
+       CASE WHEN status = 'completed' THEN created_at + make_interval(hours => 4 + ${u16('a', 9)} % 500) END,
+       round((75 + ${u32('b', 5)} % 500000 / 100.0)::numeric, 2),
        created_at,
-       created_at + make_interval(hours => ${u16('h', 14)} % 2000)
+       created_at + make_interval(hours => ${u16('a', 14)} % 2000)
 FROM (
-    SELECT g, h, h2, ${customerOf('h')} AS j,
-           ${u16('h', 6)} % 100 AS pr,
-           ${pick(WORK_ORDER_STATUSES, u8('h2', 0))} AS status,
-           ${EPOCH} + make_interval(secs => (${u32('h2', 1)} % ${SPAN_SECONDS})::double precision) AS created_at
-    FROM (SELECT g, decode(md5('rw' || g), 'hex') AS h, decode(md5('rW' || g), 'hex') AS h2
+    SELECT s.*, ${customerOf('a')} AS j,
+           ${u16('a', 6)} % 100 AS pr,
+           ${pick(WORK_ORDER_STATUSES, u8('b', 0))} AS status,
+           ${EPOCH} + make_interval(secs => (${u32('b', 1)} % ${SPAN_SECONDS})::double precision) AS created_at
+    FROM (SELECT g, ${stream('a', 400, 16)}, ${stream('b', 410, 9)}
           FROM generate_series(1, $1::int) AS g OFFSET 0) AS s
     OFFSET 0
-) AS v`;
+) AS v
+CROSS JOIN ${BUSINESS_IDS('$3')}`;
 }
 
 export function customerEquipmentSql(): string {
@@ -286,19 +301,19 @@ INSERT INTO hs.customer_equipment (
     last_service_date, next_service_due, maintenance_frequency, maintenance_notes,
     equipment_condition, operational_status, created_at, updated_at, deleted_at)
 SELECT ${idOf('e', 'g')},
-       ${idOf('b', '1 + (j - 1) % $3::int')},
+       biz.ids[1 + (j - 1) % $3::int],
        ${idOf('c', 'j')},
        ${pick(EQ_TYPES, 'k')},
        ${pick(EQ_CATEGORIES, 'k')},
        ${pick(EQ_NAMES, 'k')},
        manufacturer,
-       upper(left(manufacturer, 2)) || '-' || (1000 + ${u16('h', 5)} % 9000) || ${pick(['A', 'B', 'C', 'X'], u8('h', 7))},
-       upper(encode(substring(h2 from 8 for 6), 'hex')),
+       upper(left(manufacturer, 2)) || '-' || (1000 + ${u16('a', 5)} % 9000) || ${pick(['A', 'B', 'C', 'X'], u8('a', 7))},
+       upper(lpad(to_hex(b1 & 281474976710655), 12, '0')),
        install_date,
-       ${pick(TECHNICIANS, u8('h', 8))},
+       ${pick(TECHNICIANS, u8('a', 8))},
        install_date,
-       install_date + make_interval(years => CASE WHEN ${u8('h', 9)} < 128 THEN 5 ELSE 10 END),
-       CASE WHEN ${u8('h', 10)} < 200 THEN manufacturer ELSE 'Home Warranty of America' END,
+       install_date + make_interval(years => CASE WHEN ${u8('a', 9)} < 128 THEN 5 ELSE 10 END),
+       CASE WHEN ${u8('a', 10)} < 200 THEN manufacturer ELSE 'Home Warranty of America' END,
        ${pick(EQ_CAPACITIES, 'k')},
        (ARRAY[${EQ_EFFICIENCIES.map((e) => (e === null ? 'NULL' : sqlText(e))).join(', ')}]::text[])[1 + k % ${EQ_EFFICIENCIES.length}],
        ${pick(EQ_FUELS, 'k')},
@@ -306,23 +321,24 @@ SELECT ${idOf('e', 'g')},
        (ARRAY[15, 30, 30, 15, 15, 15, 200, 90]::numeric[])[1 + k % 8],
        last_service_date,
        (last_service_date + interval '1 year')::date,
-       ${pick(MAINTENANCE_FREQUENCIES, u8('h', 11))},
-       CASE WHEN ${u8('h', 12)} < 40 THEN ${pick(['Filter replaced', 'Flushed tank', 'Recommended replacement within 2 years', 'Minor corrosion on fittings', 'Customer supplies own filters'], u8('h', 13))} END,
-       ${pick(CONDITIONS, u8('h', 14))},
-       ${pick(OPERATIONAL_STATUSES, u8('h', 15))},
+       ${pick(MAINTENANCE_FREQUENCIES, u8('a', 11))},
+       CASE WHEN ${u8('a', 12)} < 40 THEN ${pick(['Filter replaced', 'Flushed tank', 'Recommended replacement within 2 years', 'Minor corrosion on fittings', 'Customer supplies own filters'], u8('a', 13))} END,
+       ${pick(CONDITIONS, u8('a', 14))},
+       ${pick(OPERATIONAL_STATUSES, u8('a', 15))},
        install_date::timestamptz + interval '9 hours',
        last_service_date::timestamptz + interval '17 hours',
-       CASE WHEN ${u8('h2', 0)} < 5 THEN last_service_date::timestamptz + interval '30 days' END
+       CASE WHEN ${u8('b', 0)} < 5 THEN last_service_date::timestamptz + interval '30 days' END
 FROM (
-    SELECT g, h, h2, ${customerOf('h')} AS j,
-           ${u8('h', 4)} % ${EQ_TYPES.length} AS k,
-           ${pick(MANUFACTURERS, u8('h2', 1))} AS manufacturer,
-           (date '2008-01-01' + ${u16('h2', 2)} % 5800) AS install_date,
-           (date '2023-01-01' + ${u16('h2', 4)} % 700) AS last_service_date
-    FROM (SELECT g, decode(md5('re' || g), 'hex') AS h, decode(md5('rE' || g), 'hex') AS h2
+    SELECT s.*, ${customerOf('a')} AS j,
+           ${u8('a', 4)} % ${EQ_TYPES.length} AS k,
+           ${pick(MANUFACTURERS, u8('b', 1))} AS manufacturer,
+           (date '2008-01-01' + ${u16('b', 2)} % 5800) AS install_date,
+           (date '2023-01-01' + ${u16('b', 4)} % 700) AS last_service_date
+    FROM (SELECT g, ${stream('a', 500, 16)}, ${stream('b', 510, 16)}
           FROM generate_series(1, $1::int) AS g OFFSET 0) AS s
     OFFSET 0
-) AS v`;
+) AS v
+CROSS JOIN ${BUSINESS_IDS('$3')}`;
 }
 
 export function repairOrdersSql(): string {
@@ -331,27 +347,28 @@ INSERT INTO auto.repair_orders (
     id, business_id, customer_id, repair_order_number, vehicle_vin, vehicle_year, vehicle_make,
     vehicle_model, mileage, complaint, status, total_amount, created_at, updated_at)
 SELECT ${idOf('r', 'g')},
-       ${idOf('b', '1 + (j - 1) % $3::int')},
+       biz.ids[1 + (j - 1) % $3::int],
        ${idOf('c', 'j')},
        'RO-' || lpad(g::text, 8, '0'),
-       upper(left(md5('v' || g), 17)),
-       2005 + ${u8('h', 4)} % 20,
+       upper(lpad(to_hex(b0 & 281474976710655), 12, '0') || lpad(to_hex(b1 & 1048575), 5, '0')),
+       2005 + ${u8('a', 4)} % 20,
        ${pick(MAKES, 'm')},
        ${pick(MODELS, 'm')},
-       5000 + ${u32('h', 6)} % 195000,
-       ${pick(COMPLAINTS, u8('h', 10))},
-       ${pick(REPAIR_ORDER_STATUSES, u8('h', 11))},
-       round((40 + ${u32('h', 12)} % 350000 / 100.0)::numeric, 2),
+       5000 + ${u32('a', 6)} % 195000,
+       ${pick(COMPLAINTS, u8('a', 10))},
+       ${pick(REPAIR_ORDER_STATUSES, u8('a', 11))},
+       round((40 + ${u32('a', 12)} % 350000 / 100.0)::numeric, 2),
        created_at,
-       created_at + make_interval(hours => ${u8('h', 5)})
+       created_at + make_interval(hours => ${u8('a', 5)})
 FROM (
-    SELECT g, h, h2, ${customerOf('h')} AS j,
-           ${u8('h2', 0)} % ${MAKES.length} AS m,
-           ${EPOCH} + make_interval(secs => (${u32('h2', 1)} % ${SPAN_SECONDS})::double precision) AS created_at
-    FROM (SELECT g, decode(md5('rr' || g), 'hex') AS h, decode(md5('rR' || g), 'hex') AS h2
+    SELECT s.*, ${customerOf('a')} AS j,
+           ${u8('b', 0)} % ${MAKES.length} AS m,
+           ${EPOCH} + make_interval(secs => (${u32('b', 1)} % ${SPAN_SECONDS})::double precision) AS created_at
+    FROM (SELECT g, ${stream('a', 600, 16)}, ${stream('b', 610, 16)}
           FROM generate_series(1, $1::int) AS g OFFSET 0) AS s
     OFFSET 0
-) AS v`;
+) AS v
+CROSS JOIN ${BUSINESS_IDS('$3')}`;
 }
 
 async function timed<T>(log: ((line: string) => void) | undefined, label: string, fn: () => Promise<T>): Promise<T> {
@@ -378,7 +395,7 @@ export async function generateData(
 
   const steps: { table: (typeof GENERATED_TABLES)[number]; sql: string; params: number[] }[] = [
     { table: 'tenant_mgmt.businesses', sql: businessesSql(), params: [b] },
-    { table: 'user_mgmt.users', sql: usersSql(), params: [counts.users] },
+    { table: 'user_mgmt.users', sql: usersSql(), params: [counts.users, b] },
     { table: 'hs.customers', sql: customersSql(), params: [c, b] },
     { table: 'hs.work_orders', sql: workOrdersSql(), params: [counts.workOrders, c, b] },
     { table: 'hs.customer_equipment', sql: customerEquipmentSql(), params: [counts.customerEquipment, c, b] },

@@ -7,6 +7,8 @@ export function createPool(databaseUrl: string, options: { max?: number; applica
     connectionString: databaseUrl,
     max: options.max ?? 4,
     application_name: options.applicationName ?? 'pgfm',
+    // A backend whose client died (a SIGKILLed worker) notices within a second and lets go of its locks.
+    options: '-c client_connection_check_interval=1000',
   });
   // An idle client that loses its connection emits here; without a listener the process would crash.
   pool.on('error', () => undefined);

@@ -1,14 +1,20 @@
+import { latestRuns, readRun, runSteps } from '../../shared/catalog/runs.js';
 import { readCatalogState } from '../../shared/catalog/state.js';
 import { loadDefinitions } from '../../shared/definitions/loader.js';
+import { BadInputError } from '../../shared/errors.js';
 import { withDatabase, type CommandContext } from '../context.js';
 import { table } from '../format.js';
 
-/** Per-migration status in the configured environment. */
-export async function statusCommand(ctx: CommandContext, options: { json?: boolean }): Promise<number> {
+const seconds = (from: Date | null, to: Date | null) => (from ? (((to ?? new Date()).getTime() - from.getTime()) / 1000).toFixed(1) : null);
+
+/** Without --run: every migration's status in ENVIRONMENT and the latest runs. With --run: that run's steps. */
+export async function statusCommand(ctx: CommandContext, options: { run?: string; json?: boolean }): Promise<number> {
+  if (options.run) return runStatus(ctx, options.run, options.json ?? false);
   const definitions = await loadDefinitions(ctx.config.migrationsDir);
-  const rows = await withDatabase(ctx.config, { create: false }, async (db) => {
+  const { rows, runs } = await withDatabase(ctx.config, { create: false }, async (db) => {
     const state = db.catalogReady ? await readCatalogState(db.pool, db.tables, ctx.config.ENVIRONMENT) : undefined;
-    return definitions.migrations.map((migration) => {
+    const runs = db.catalogReady ? await latestRuns(db.pool, db.tables, 5) : [];
+    const rows = definitions.migrations.map((migration) => {
       const applied = state?.migrations.get(migration.id);
       return {
         migrationId: migration.id,
@@ -19,9 +25,10 @@ export async function statusCommand(ctx: CommandContext, options: { json?: boole
         drifted: applied?.status === 'completed' && applied.checksum !== migration.checksum,
       };
     });
+    return { rows, runs };
   });
   if (options.json) {
-    ctx.out(JSON.stringify({ environment: ctx.config.ENVIRONMENT, migrations: rows }, null, 2));
+    ctx.out(JSON.stringify({ environment: ctx.config.ENVIRONMENT, migrations: rows, runs }, null, 2));
     return 0;
   }
   ctx.out(`environment: ${ctx.config.ENVIRONMENT}`);
@@ -29,6 +36,31 @@ export async function statusCommand(ctx: CommandContext, options: { json?: boole
     table(
       ['migration', 'version', 'type', 'status', 'applied at'],
       rows.map((row) => [row.migrationId, row.version, row.type, row.drifted ? `${row.status} (changed since)` : row.status, row.appliedAt]),
+    ),
+  );
+  if (runs.length > 0) {
+    ctx.out('\nlatest runs:');
+    ctx.out(table(['run', 'direction', 'status', 'created', 'by', 'error'], runs.map((r) => [r.run_id, r.direction, r.status, r.created_at.toISOString(), r.created_by, r.error])));
+  }
+  return 0;
+}
+
+async function runStatus(ctx: CommandContext, runId: string, json: boolean): Promise<number> {
+  const { run, steps } = await withDatabase(ctx.config, { create: false }, async (db) => {
+    if (!db.catalogReady) return { run: undefined, steps: [] };
+    const run = await readRun(db.pool, db.tables, runId).catch(() => undefined);
+    return { run, steps: run ? await runSteps(db.pool, db.tables, runId) : [] };
+  });
+  if (!run) throw new BadInputError(`unknown run ${runId}`, { runId, field: '--run' });
+  if (json) {
+    ctx.out(JSON.stringify({ run, steps }, null, 2));
+    return 0;
+  }
+  ctx.out(`run ${run.run_id}  ${run.direction}  ${run.status}  created ${run.created_at.toISOString()} by ${run.created_by}${run.error ? `\nerror: ${run.error}` : ''}`);
+  ctx.out(
+    table(
+      ['stage', 'dir', 'migration', 'kind', 'status', 'attempts', 'seconds', 'rows', 'last error'],
+      steps.map((s) => [s.stage + 1, s.direction, s.migration_id, s.kind, s.status, s.attempts, seconds(s.started_at, s.finished_at), Number(s.rows_done) || null, s.last_error?.slice(0, 60)]),
     ),
   );
   return 0;
