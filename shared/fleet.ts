@@ -45,14 +45,24 @@ export function workerOptions(config: Config, connection: Redis, concurrency: nu
     lockDuration: config.JOB_LOCK_MS,
     stalledInterval: config.STALLED_INTERVAL_MS,
     maxStalledCount: 1000,
+    settings: { backoffStrategy: (attemptsMade: number) => backoffDelay(config, attemptsMade) },
   };
+}
+
+/**
+ * Exponential backoff capped at BACKOFF_MAX_MS, with full jitter in its upper half so
+ * workers that hit the same lock do not come back in step.
+ */
+export function backoffDelay(config: Pick<Config, 'BACKOFF_BASE_MS' | 'BACKOFF_MAX_MS'>, attemptsMade: number, random = Math.random): number {
+  const ceiling = Math.min(config.BACKOFF_MAX_MS, config.BACKOFF_BASE_MS * 2 ** Math.max(0, attemptsMade - 1));
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
 }
 
 /** Retries with exponential backoff; jitter spreads workers that hit the same lock. */
 export function stepJobOptions(config: Config): JobsOptions {
   return {
     attempts: config.STEP_ATTEMPTS,
-    backoff: { type: 'exponential', delay: config.BACKOFF_BASE_MS, jitter: 0.5 },
+    backoff: { type: 'capped-exponential' },
     removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
     removeOnFail: { age: 30 * 24 * 3600 },
   };

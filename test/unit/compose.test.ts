@@ -1,0 +1,76 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { configSchema } from '../../shared/config.js';
+import { ROOT } from '../helpers/processes.js';
+
+interface Service {
+  image?: string;
+  build?: unknown;
+  command?: string[];
+  entrypoint?: string[];
+  environment?: Record<string, string>;
+  deploy?: { replicas?: number };
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test: string[] };
+  ports?: string[];
+}
+
+const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service> };
+const scripts = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+const fleetServices = ['worker', 'coordinator', 'migrate'];
+
+describe('docker-compose.yml (Docker does not run here: checked by reading)', () => {
+  it('has the services of the fleet', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(expect.arrayContaining(['postgres', 'redis', 'worker', 'coordinator', 'migrate']));
+  });
+
+  it('uses PostgreSQL 16+ and Redis 7 with noeviction and persistence, both health-checked', () => {
+    const pgMajor = Number(/^postgres:(\d+)/.exec(compose.services['postgres']!.image ?? '')?.[1]);
+    expect(pgMajor).toBeGreaterThanOrEqual(16);
+    const redis = compose.services['redis']!;
+    expect(redis.image).toMatch(/^redis:7/);
+    expect(redis.command?.join(' ')).toMatch(/--maxmemory-policy noeviction/);
+    expect(redis.command?.join(' ')).toMatch(/--appendonly yes/);
+    expect(compose.services['postgres']!.healthcheck).toBeDefined();
+    expect(redis.healthcheck).toBeDefined();
+  });
+
+  it('runs every fleet service through an npm script that exists and a built image', () => {
+    for (const name of fleetServices) {
+      const service = compose.services[name]!;
+      const argv = [...(service.entrypoint ?? []), ...(service.command ?? [])];
+      expect(argv.slice(0, 2), name).toEqual(['npm', 'run']);
+      expect(scripts[argv[2]!], `${name}: npm run ${argv[2]}`).toBeDefined();
+      expect(service.build, name).toBe('.');
+    }
+    for (const script of ['start:worker', 'start:coordinator', 'start:migrate']) {
+      const entry = /^node (dist\/\S+)\.js$/.exec(scripts[script]!)?.[1];
+      expect(entry, script).toBeDefined();
+      // dist/x.js is compiled from x.ts by `npm run build` in the Dockerfile.
+      expect(() => readFileSync(path.join(ROOT, `${entry!.replace(/^dist\//, '')}.ts`))).not.toThrow();
+    }
+    expect(dockerfile).toMatch(/RUN npm run build/);
+    expect(dockerfile).toMatch(/^USER node$/m);
+  });
+
+  it('sets only environment variables the config accepts, with valid values', () => {
+    const known = new Set(Object.keys(configSchema.shape));
+    for (const name of fleetServices) {
+      const environment = compose.services[name]!.environment ?? {};
+      for (const key of Object.keys(environment)) expect(known.has(key), `${name}: ${key}`).toBe(true);
+      const resolved = Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, String(v).replace(/\$\{(\w+):-([^}]*)\}/g, '$2')]));
+      expect(configSchema.safeParse(resolved).success, `${name}: ${JSON.stringify(resolved)}`).toBe(true);
+    }
+  });
+
+  it('scales workers, runs an active and a standby coordinator, and waits for healthy services', () => {
+    expect(compose.services['worker']!.deploy?.replicas).toBeGreaterThanOrEqual(2);
+    expect(compose.services['coordinator']!.deploy?.replicas).toBe(2);
+    for (const name of fleetServices) {
+      expect(compose.services[name]!.depends_on, name).toEqual({ postgres: { condition: 'service_healthy' }, redis: { condition: 'service_healthy' } });
+    }
+  });
+});
