@@ -65,7 +65,7 @@ export class Coordinator {
     if (!leading) return;
     if (Date.now() - this.lastReconcile >= config.COORDINATOR_TICK_MS * 3) {
       this.lastReconcile = Date.now();
-      await reconcileJobs(pool, tables, this.deps.queues.steps, config, logger);
+      await reconcileJobs(pool, tables, this.deps.queues, config, logger);
     }
     for (const run of await activeRuns(pool, tables)) await this.advance(run.run_id);
   }

@@ -8,6 +8,7 @@ import { dlqListCommand, dlqPurgeCommand, dlqRetryCommand, dlqShowCommand } from
 import { downCommand, rollbackCommand } from './commands/down.js';
 import { initCommand } from './commands/init.js';
 import { newCommand } from './commands/new.js';
+import { pauseCommand, resumeCommand } from './commands/pause.js';
 import { planCommand } from './commands/plan.js';
 import { repairCommand } from './commands/repair.js';
 import { statusCommand } from './commands/status.js';
@@ -87,6 +88,16 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) =
     .requiredOption('--run <id>', 'the run to stop')
     .option('--reason <text>', 'why, for the audit log')
     .action(wrap(cancelCommand));
+  program
+    .command('pause')
+    .description('pause a running run: backfill chunks stop after their current sub-batch, no new stage starts')
+    .requiredOption('--run <id>', 'the run to pause')
+    .action(wrap(pauseCommand));
+  program
+    .command('resume')
+    .description('resume a paused run')
+    .requiredOption('--run <id>', 'the run to resume')
+    .action(wrap(resumeCommand));
   program
     .command('status')
     .description('show every migration and its status in ENVIRONMENT, or one run with --run')

@@ -50,6 +50,18 @@ export const configSchema = z.object({
   COORDINATOR_LEASE_MS: positiveInt(5_000),
   COORDINATOR_TICK_MS: positiveInt(1_000),
   SHUTDOWN_GRACE_MS: nonNegativeInt(10_000),
+  /** Keys per backfill chunk (one chunk is one job; a migration may set backfill.chunk_keys). */
+  CHUNK_KEYS: positiveInt(100_000),
+  /** Health governor: pause backfills while a session has waited this long on a lock a worker holds. */
+  GOVERNOR_LOCK_WAIT_MS: positiveInt(1000),
+  /** ... while another transaction is older than this (it holds back vacuum). */
+  GOVERNOR_MAX_XACT_AGE_MS: positiveInt(600_000),
+  /** ... while a replica replays more than this behind. */
+  GOVERNOR_MAX_REPLICATION_LAG_MS: positiveInt(10_000),
+  /** ... while this query (returning one boolean) does not return true. */
+  GOVERNOR_HEALTH_QUERY: z.string().optional(),
+  /** How often each worker re-checks health. */
+  GOVERNOR_CHECK_MS: positiveInt(1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Recorded in the audit trail as who did it. */
   ACTOR: z.string().min(1).default(os.userInfo().username),

@@ -1,7 +1,8 @@
 import type { Queue } from 'bullmq';
+import type { ChunkRow } from './catalog/chunks.js';
 import type { StepRow } from './catalog/runs.js';
 import type { Config } from './config.js';
-import { stepJobId, stepJobOptions } from './fleet.js';
+import { chunkJobId, stepJobId, stepJobOptions } from './fleet.js';
 
 /** Adds step jobs with deterministic ids: adding one that exists already is a no-op, so callers may repeat it. */
 export async function enqueueSteps(queue: Queue, config: Config, steps: StepRow[]): Promise<void> {
@@ -11,6 +12,24 @@ export async function enqueueSteps(queue: Queue, config: Config, steps: StepRow[
       name: `${step.direction}:${step.migration_id}`,
       data: { runId: step.run_id, stepId: String(step.step_id), migrationId: step.migration_id, direction: step.direction },
       opts: { ...stepJobOptions(config), jobId: stepJobId(step.step_id, step.generation) },
+    })),
+  );
+}
+
+export interface ChunkJobData {
+  runId: string;
+  stepId: string;
+  chunkId: string;
+  migrationId: string;
+}
+
+export async function enqueueChunks(queue: Queue, config: Config, chunks: ChunkRow[], migrationId: string): Promise<void> {
+  if (chunks.length === 0) return;
+  await queue.addBulk(
+    chunks.map((chunk) => ({
+      name: `chunk:${migrationId}:${chunk.chunk_no}`,
+      data: { runId: chunk.run_id, stepId: String(chunk.step_id), chunkId: String(chunk.chunk_id), migrationId } satisfies ChunkJobData,
+      opts: { ...stepJobOptions(config), jobId: chunkJobId(chunk.chunk_id, chunk.generation) },
     })),
   );
 }

@@ -25,12 +25,14 @@ export interface DeadLetter {
 /** The queues a worker writes to besides its own: step events for the coordinator, and dead letters. */
 export class FleetQueues {
   readonly steps: Queue;
+  readonly chunks: Queue;
   readonly coordinator: Queue;
   readonly deadLetter: Queue;
 
   constructor(config: Config, connection: Redis) {
     const options = queueOptions(config, connection);
     this.steps = new Queue(QUEUES.steps, options);
+    this.chunks = new Queue(QUEUES.chunks, options);
     this.coordinator = new Queue(QUEUES.coordinator, options);
     this.deadLetter = new Queue(QUEUES.deadLetter, options);
   }
@@ -48,6 +50,6 @@ export class FleetQueues {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.steps.close(), this.coordinator.close(), this.deadLetter.close()]);
+    await Promise.all([this.steps.close(), this.chunks.close(), this.coordinator.close(), this.deadLetter.close()]);
   }
 }

@@ -5,6 +5,7 @@ import type { Config } from './config.js';
 /** Every queue of the fleet. */
 export const QUEUES = {
   steps: 'steps',
+  chunks: 'chunks',
   coordinator: 'coordinator',
   deadLetter: 'dead-letter',
 } as const;
@@ -71,4 +72,8 @@ export function stepJobOptions(config: Config): JobsOptions {
 /** BullMQ job ids must not contain ':' nor be all digits. */
 export function stepJobId(stepId: number | string, generation: number): string {
   return `step-${stepId}-g${generation}`;
+}
+
+export function chunkJobId(chunkId: number | string, generation: number): string {
+  return `chunk-${chunkId}-g${generation}`;
 }

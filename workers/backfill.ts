@@ -25,6 +25,22 @@ export async function resolveTarget(client: pg.ClientBase, spec: BackfillSpec, m
   );
   const relation = exists[0];
   if (!relation?.oid) throw new OperationError(`backfill table ${spec.table} does not exist`, { migrationId, field: 'backfill.table' });
+  if (relation.rls) {
+    // Row-level security would silently hide rows from the backfill. Sessions run with
+    // row_security = off, so PostgreSQL raises an error instead of filtering; say so up front.
+    const { rows } = await client.query<{ bypass: boolean }>(
+      `SELECT r.rolsuper OR r.rolbypassrls OR (pg_get_userbyid(c.relowner) = current_user AND NOT c.relforcerowsecurity) AS bypass
+         FROM pg_roles r, pg_class c WHERE r.rolname = current_user AND c.oid = $1`,
+      [relation.oid],
+    );
+    if (!rows[0]?.bypass) {
+      throw new OperationError(
+        `${spec.table} has ${relation.force ? 'FORCE ' : ''}ROW LEVEL SECURITY and role ${'"'}${await currentUser(client)}${'"'} does not bypass it: ` +
+          'a backfill would skip the rows policies hide; run the fleet as a role with BYPASSRLS (or the owner without FORCE)',
+        { migrationId, field: 'backfill.table' },
+      );
+    }
+  }
   const columnTypes = async (names: string[] | null, primaryKey: boolean) =>
     (
       await client.query<{ name: string; type: string }>(
@@ -54,6 +70,10 @@ export async function resolveTarget(client: pg.ClientBase, spec: BackfillSpec, m
   return { table, keys, columns };
 }
 
+async function currentUser(client: pg.ClientBase): Promise<string> {
+  return (await client.query<{ user: string }>('SELECT current_user AS user')).rows[0]!.user;
+}
+
 const keyList = (target: BackfillTarget, alias?: string) => target.keys.map((k) => (alias ? `${alias}.` : '') + quoteIdent(k.name)).join(', ');
 const keyParams = (target: BackfillTarget, offset: number) => target.keys.map((k, i) => `$${offset + i}::${k.type}`).join(', ');
 
@@ -69,19 +89,57 @@ export async function ensureBackupTable(client: pg.ClientBase, target: BackfillT
 
 export interface BatchResult {
   rowsChanged: number;
-  /** The last key of the batch (inclusive upper bound), or null when the batch reached the end. */
+  /** The batch's inclusive upper key: the next checkpoint (null: the end of the table). */
   upper: string[] | null;
+  /** True when the batch reached the end of its range. */
+  done: boolean;
 }
 
-/** The key `size` rows past `lower`, by an index-only walk; null when fewer rows remain. */
-async function nextBoundary(client: pg.ClientBase, target: BackfillTarget, lower: string[] | null, size: number): Promise<string[] | null> {
-  const where = lower ? `WHERE (${keyList(target)}) > (${keyParams(target, 2)})` : '';
+/**
+ * The key `size` keys past `lower` (and not past `cap`), by an index-only walk of the key
+ * index; null when fewer keys remain.
+ */
+export async function nextBoundary(
+  client: pg.ClientBase,
+  target: BackfillTarget,
+  lower: string[] | null,
+  size: number,
+  cap: string[] | null = null,
+): Promise<string[] | null> {
+  const params: unknown[] = [size - 1];
+  const range = rangePredicate(target, lower, cap, params);
   const { rows } = await client.query(
-    `SELECT ${target.keys.map((k) => `${quoteIdent(k.name)}::text`).join(', ')} FROM ${target.table} ${where}
+    `SELECT ${target.keys.map((k) => `${quoteIdent(k.name)}::text`).join(', ')} FROM ${target.table} WHERE ${range}
       ORDER BY ${keyList(target)} OFFSET $1 LIMIT 1`,
-    [size - 1, ...(lower ?? [])],
+    params,
   );
   return rows[0] ? Object.values(rows[0]).map(String) : null;
+}
+
+/** How many keys lie in (lower, upper]: for the size of a last, partial range. */
+export async function countKeys(client: pg.ClientBase, target: BackfillTarget, lower: string[] | null, upper: string[] | null): Promise<number> {
+  const params: unknown[] = [];
+  const range = rangePredicate(target, lower, upper, params);
+  const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${target.table} WHERE ${range}`, params);
+  return Number(rows[0]!.n);
+}
+
+/**
+ * Splits the key space into ranges of `chunkKeys` keys, walking the key index in short
+ * statements (one per boundary) rather than one long scan.
+ */
+export async function splitKeySpace(client: pg.ClientBase, target: BackfillTarget, chunkKeys: number): Promise<Array<{ lower: string[] | null; upper: string[] | null; keys: number }>> {
+  const chunks: Array<{ lower: string[] | null; upper: string[] | null; keys: number }> = [];
+  let lower: string[] | null = null;
+  for (;;) {
+    const upper = await nextBoundary(client, target, lower, chunkKeys);
+    if (upper === null) {
+      chunks.push({ lower, upper: null, keys: await countKeys(client, target, lower, null) });
+      return chunks;
+    }
+    chunks.push({ lower, upper, keys: chunkKeys });
+    lower = upper;
+  }
 }
 
 function rangePredicate(target: BackfillTarget, lower: string[] | null, upper: string[] | null, params: unknown[]): string {
@@ -108,15 +166,18 @@ export async function runForwardBatch(
   backupTable: string | null,
   lower: string[] | null,
   size: number,
+  cap: string[] | null,
 ): Promise<BatchResult> {
-  const upper = await nextBoundary(client, target, lower, size);
+  const boundary = await nextBoundary(client, target, lower, size, cap);
+  const upper = boundary ?? cap;
+  const done = boundary === null || (cap !== null && boundary.every((value, i) => value === cap[i]));
   const params: unknown[] = [];
   const range = rangePredicate(target, lower, upper, params);
   let sql: string;
   if (spec.batch_sql !== undefined) {
     if (target.keys.length > 1) throw new OperationError(`batch_sql needs a single-column key; ${target.table} has ${target.keys.length}`);
     const result = await client.query(spec.batch_sql, [lower?.[0] ?? null, upper?.[0] ?? null]);
-    return { rowsChanged: result.rowCount ?? 0, upper };
+    return { rowsChanged: result.rowCount ?? 0, upper, done };
   }
   const assignments = Object.entries(spec.set!).map(([column, expression]) => `${quoteIdent(column)} = (${expression})`).join(', ');
   const filter = spec.where ? `AND (${spec.where})` : '';
@@ -130,7 +191,7 @@ export async function runForwardBatch(
     sql = `UPDATE ${target.table} SET ${assignments} WHERE ${range} ${filter}`;
   }
   const result = await client.query(sql, params);
-  return { rowsChanged: result.rowCount ?? 0, upper };
+  return { rowsChanged: result.rowCount ?? 0, upper, done };
 }
 
 /** One sub-batch of a rollback: puts back the saved old values of keys in (lower, upper]. */
@@ -152,7 +213,7 @@ export async function runRestoreBatch(
        FROM (SELECT * FROM ${backupTable} WHERE ${range}) AS b WHERE ${join}`,
     params,
   );
-  return { rowsChanged: result.rowCount ?? 0, upper };
+  return { rowsChanged: result.rowCount ?? 0, upper, done: upper === null };
 }
 
 export interface LoopHooks {
@@ -194,7 +255,7 @@ export async function runBatchLoop(
     total += result.rowsChanged;
     const elapsed = performance.now() - started;
     logger.debug({ size, elapsedMs: Math.round(elapsed), rowsChanged: result.rowsChanged }, 'sub-batch');
-    if (result.upper === null) return total;
+    if (result.done) return total;
     lower = result.upper;
     const scaled = Math.round(size * (spec.batch_target_ms / Math.max(elapsed, 1)));
     size = Math.max(1, Math.min(spec.max_batch_size, Math.max(Math.floor(size / 2), Math.min(size * 2, scaled))));

@@ -8,6 +8,7 @@ import { FleetQueues } from '../shared/events.js';
 import { createRedis } from '../shared/fleet.js';
 import { createLogger } from '../shared/logger.js';
 import { onShutdown, within } from '../shared/shutdown.js';
+import { startChunkWorker } from './chunk-worker.js';
 import { startStepWorker } from './step-worker.js';
 
 let config: Config;
@@ -24,23 +25,18 @@ const connection = createRedis(config, 'worker');
 const queues = new FleetQueues(config, connection);
 const tables = catalogTables(config.CATALOG_SCHEMA);
 await migrateCatalog(pool, tables);
-const steps = startStepWorker({
-  config,
-  pool,
-  tables,
-  logger,
-  queues,
-  connection,
-  workerId,
-  concurrency: config.WORKER_CONCURRENCY,
-});
+const deps = { config, pool, tables, logger, queues, connection, workerId, concurrency: config.WORKER_CONCURRENCY };
+const steps = startStepWorker(deps);
+const chunks = startChunkWorker(deps);
 logger.info({ concurrency: config.WORKER_CONCURRENCY, prefix: config.QUEUE_PREFIX }, 'worker started');
 
 onShutdown(logger, config.SHUTDOWN_GRACE_MS, async () => {
   steps.stop();
-  if (!(await within(steps.worker.close(), config.SHUTDOWN_GRACE_MS))) {
+  chunks.stop();
+  const workers = [steps.worker, chunks.worker];
+  if (!(await within(Promise.all(workers.map((worker) => worker.close())), config.SHUTDOWN_GRACE_MS))) {
     logger.warn('jobs still running after the grace period: forcing close');
-    await within(steps.worker.close(true), 2000);
+    await within(Promise.all(workers.map((worker) => worker.close(true))), 2000);
   }
   await queues.close();
   await pool.end();

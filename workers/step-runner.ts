@@ -15,7 +15,8 @@ import type { Logger } from '../shared/logger.js';
 import type { SqlScript } from '../shared/definitions/loader.js';
 import type { SqlStatement } from '../shared/sql/statements.js';
 import { quoteIdent } from '../shared/sql/quote.js';
-import { backupTableName, ensureBackupTable, resolveTarget, runBatchLoop, runForwardBatch, runRestoreBatch } from './backfill.js';
+import { insertChunks, queueMoreChunks, stepChunks, type ChunkRow } from '../shared/catalog/chunks.js';
+import { backupTableName, ensureBackupTable, resolveTarget, runBatchLoop, runRestoreBatch, splitKeySpace } from './backfill.js';
 import { readStoredMigration, type StoredMigration } from './migration-source.js';
 import { runMigrationTests } from './migration-tests.js';
 import {
@@ -42,9 +43,12 @@ export interface RunnerDeps {
   workerId: string;
   /** True once the worker is shutting down: long loops stop at the next batch boundary. */
   stopping: () => boolean;
+  /** Adds chunk jobs (deterministic ids, so repeating is harmless). */
+  enqueueChunks: (chunks: ChunkRow[], migrationId: string) => Promise<void>;
 }
 
-export type StepOutcome = 'applied' | 'already-done' | 'skipped';
+/** `dispatched`: a backfill handed its chunks to the chunk queue; the step stays running. */
+export type StepOutcome = 'applied' | 'already-done' | 'skipped' | 'dispatched';
 
 /** A retryable condition that is not a PostgreSQL error (e.g. another worker holds the migration). */
 export class BusyError extends OperationError {
@@ -311,8 +315,10 @@ function checkpointHook(ctx: ExecutionContext) {
 }
 
 /**
- * A data migration: the preparation (up.sql) in one transaction, then keyset sub-batches
- * each committing its change, its backup of old values and its checkpoint together.
+ * A data migration, in three visits of the same step job: the preparation (up.sql) in one
+ * transaction; the split of the key space into chunk jobs (stored, then enqueued, at most
+ * max_parallel_chunks at a time); and, once the last chunk completed, the verification and
+ * status that close the step.
  */
 async function backfillUp(client: pg.PoolClient, ctx: ExecutionContext): Promise<StepOutcome> {
   const { deps, step, migration } = ctx;
@@ -333,27 +339,35 @@ async function backfillUp(client: pg.PoolClient, ctx: ExecutionContext): Promise
         await setStatementsDone(client, t, step.step_id, migration.up.statements.length);
       });
     }
+    await client.query(`SET row_security = off`);
     const target = await resolveTarget(client, spec, migration.migrationId);
     const backupTable = spec.set !== undefined && spec.backup ? backupTableName(t, step.step_id) : null;
     if (backupTable) await ensureBackupTable(client, target, backupTable);
-    if (!progress.done) {
-      await runBatchLoop(
-        client,
-        spec,
-        ctx.timeouts,
-        progress.checkpoint,
-        (lower, size) => runForwardBatch(client, spec, target, backupTable, lower, size),
-        { checkpoint: checkpointHook(ctx), shouldStop: deps.stopping },
-        ctx.logger,
-      );
+
+    let chunks = await stepChunks(client, t, step.step_id);
+    if (chunks.length === 0) {
+      const ranges = await splitKeySpace(client, target, spec.chunk_keys ?? deps.config.CHUNK_KEYS);
+      await inTx(client, async () => {
+        await insertChunks(client, t, step.step_id, ctx.run.run_id, ranges);
+        await queueMoreChunks(client, t, step.step_id, spec.max_parallel_chunks);
+      });
+      ctx.logger.info({ chunks: ranges.length, keys: ranges.reduce((sum, r) => sum + r.keys, 0) }, 'backfill split into chunks');
+      chunks = await stepChunks(client, t, step.step_id);
     }
-    const { rows } = await client.query<{ rows_done: string }>(`SELECT rows_done FROM ${t.steps} WHERE step_id = $1`, [step.step_id]);
+    const failed = chunks.find((chunk) => chunk.status === 'failed');
+    if (failed) throw new OperationError(`chunk ${failed.chunk_no} failed: ${failed.last_error}`, { migrationId: migration.migrationId, sqlstate: failed.last_sqlstate ?? undefined });
+    if (!chunks.every((chunk) => chunk.status === 'completed')) {
+      await deps.enqueueChunks(chunks.filter((chunk) => chunk.status === 'queued' || chunk.status === 'running'), migration.migrationId);
+      return 'dispatched';
+    }
+    const rowsChanged = chunks.reduce((sum, chunk) => sum + Number(chunk.rows_changed), 0);
     await inTx(client, async () => {
       await applyTimeouts(client, ctx.timeouts, true);
-      await finish(client, ctx, { rowsAffected: Number(rows[0]!.rows_done), statementsDone: migration.up.statements.length, backupTable: backupTable ?? undefined });
+      await finish(client, ctx, { rowsAffected: rowsChanged, statementsDone: migration.up.statements.length, backupTable: backupTable ?? undefined });
     });
     return 'applied';
   } finally {
+    await client.query('RESET row_security').catch(() => undefined);
     await advisorySessionUnlock(client, key).catch(() => undefined);
   }
 }
@@ -379,6 +393,7 @@ async function backfillDown(client: pg.PoolClient, ctx: ExecutionContext): Promi
     );
     // A backfill that failed midway has no backup_table recorded yet: its backup is named by its step.
     const backupTable = rows[0]?.backup_table ?? (upStep.rows[0] ? backupTableName(t, upStep.rows[0].step_id) : null);
+    await client.query(`SET row_security = off`);
     const spec = migration.meta.backfill!;
     const target = await resolveTarget(client, spec, migration.migrationId);
     const progress = await readCheckpoint(client, ctx);
@@ -402,6 +417,7 @@ async function backfillDown(client: pg.PoolClient, ctx: ExecutionContext): Promi
     });
     return 'applied';
   } finally {
+    await client.query('RESET row_security').catch(() => undefined);
     await advisorySessionUnlock(client, key).catch(() => undefined);
   }
 }

@@ -1,14 +1,16 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import { setMigrationStatus } from '../shared/catalog/executions.js';
-import { markStepFailed, readRun, readStep, recordStepError } from '../shared/catalog/runs.js';
+import type { ChunkRow } from '../shared/catalog/chunks.js';
+import { recordStepError } from '../shared/catalog/runs.js';
+import { enqueueChunks as enqueueChunkJobs } from '../shared/enqueue.js';
 import type { Tables } from '../shared/catalog/tables.js';
 import type { Config } from '../shared/config.js';
 import type { FleetQueues } from '../shared/events.js';
 import { QUEUES, workerOptions } from '../shared/fleet.js';
 import type { Logger } from '../shared/logger.js';
 import { isRetryable, sqlstateOf } from '../shared/sqlstate.js';
+import { failStep } from './fail-step.js';
 import { BusyError, runStep, type StepJobData } from './step-runner.js';
 
 export interface StepWorkerDeps {
@@ -34,8 +36,11 @@ export function startStepWorker(deps: StepWorkerDeps): { worker: Worker; stoppin
     const attempt = job.attemptsMade + 1;
     const logger = deps.logger.child({ queue: QUEUES.steps, jobId: job.id, runId: job.data.runId, migrationId: job.data.migrationId });
     try {
-      const outcome = await runStep({ pool, tables: t, config, logger, workerId: deps.workerId, stopping: () => stopping }, job.data, attempt);
-      if (outcome !== 'skipped') await queues.notifyCoordinator({ runId: job.data.runId, stepId: job.data.stepId, status: 'completed' }, attempt);
+      const enqueueChunks = (chunks: ChunkRow[], migrationId: string) => enqueueChunkJobs(queues.chunks, config, chunks, migrationId);
+      const outcome = await runStep({ pool, tables: t, config, logger, workerId: deps.workerId, stopping: () => stopping, enqueueChunks }, job.data, attempt);
+      if (outcome === 'applied' || outcome === 'already-done') {
+        await queues.notifyCoordinator({ runId: job.data.runId, stepId: job.data.stepId, status: 'completed' }, attempt);
+      }
       return { outcome };
     } catch (error) {
       const message = (error as Error).message;
@@ -46,7 +51,7 @@ export function startStepWorker(deps: StepWorkerDeps): { worker: Worker; stoppin
       if (stopping && !final) throw error;
       await recordStepError(pool, t, job.data.stepId, { message, sqlstate });
       if (!final) throw error;
-      await failStep(deps, job, { message, sqlstate });
+      await failStep(deps, job.data, { sourceQueue: QUEUES.steps, jobId: String(job.id), attemptsMade: attempt }, { message, sqlstate });
       throw new UnrecoverableError(message);
     }
   };
@@ -61,31 +66,3 @@ export function startStepWorker(deps: StepWorkerDeps): { worker: Worker; stoppin
   };
 }
 
-async function failStep(deps: StepWorkerDeps, job: Job<StepJobData>, error: { message: string; sqlstate?: string }): Promise<void> {
-  const { pool, tables: t, queues } = deps;
-  const step = await readStep(pool, t, job.data.stepId);
-  const run = step && (await readRun(pool, t, step.run_id));
-  await markStepFailed(pool, t, job.data.stepId, error);
-  if (step && run && step.direction === 'up') {
-    const { rows } = await pool.query<{ status: string }>(
-      `SELECT status FROM ${t.migration_status} WHERE migration_id = $1 AND environment = $2`,
-      [step.migration_id, run.environment],
-    );
-    if (rows[0]?.status !== 'completed') {
-      await setMigrationStatus(pool, t, { migrationId: step.migration_id, environment: run.environment, status: 'failed', runId: run.run_id });
-    }
-  }
-  await queues.addDeadLetter({
-    sourceQueue: QUEUES.steps,
-    sourceJobId: String(job.id),
-    runId: job.data.runId,
-    stepId: job.data.stepId,
-    migrationId: job.data.migrationId,
-    direction: job.data.direction,
-    attemptsMade: job.attemptsMade + 1,
-    error: error.message,
-    sqlstate: error.sqlstate ?? null,
-    failedAt: new Date().toISOString(),
-  });
-  await queues.notifyCoordinator({ runId: job.data.runId, stepId: job.data.stepId, status: 'failed' }, job.attemptsMade + 1);
-}

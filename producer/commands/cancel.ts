@@ -14,11 +14,12 @@ export async function cancelCommand(ctx: CommandContext, options: { run: string;
     inTransaction(db.pool, async (client) => {
       const run = await readRun(client, db.tables, options.run, { forUpdate: true });
       if (!run) throw new BadInputError(`unknown run ${options.run}`, { runId: options.run, field: '--run' });
-      if (run.status !== 'running' && run.status !== 'rolling_back') {
+      if (run.status !== 'running' && run.status !== 'paused' && run.status !== 'rolling_back') {
         throw new BadInputError(`run ${options.run} is ${run.status}, not active`, { runId: options.run, field: '--run' });
       }
       const open = (await runSteps(client, db.tables, run.run_id)).filter((step) => step.status === 'pending' || step.status === 'queued');
       await setStepsStatus(client, db.tables, open.map((step) => step.step_id), 'cancelled', ['pending', 'queued']);
+      await client.query(`UPDATE ${db.tables.chunks} SET status = 'cancelled' WHERE run_id = $1 AND status IN ('pending', 'queued', 'paused')`, [run.run_id]);
       await setRunStatus(client, db.tables, run.run_id, 'cancelled', { message: `cancelled by ${config.ACTOR}${options.reason ? `: ${options.reason}` : ''}` });
       await recordAudit(client, db.tables, { actor: config.ACTOR, action: 'run.cancelled', environment: run.environment, runId: run.run_id, details: { reason: options.reason ?? null } });
     }),

@@ -1,3 +1,4 @@
+import { runChunks, type ChunkRow } from '../../shared/catalog/chunks.js';
 import { latestRuns, readRun, runSteps } from '../../shared/catalog/runs.js';
 import { readCatalogState } from '../../shared/catalog/state.js';
 import { loadDefinitions } from '../../shared/definitions/loader.js';
@@ -46,14 +47,17 @@ export async function statusCommand(ctx: CommandContext, options: { run?: string
 }
 
 async function runStatus(ctx: CommandContext, runId: string, json: boolean): Promise<number> {
-  const { run, steps } = await withDatabase(ctx.config, { create: false }, async (db) => {
-    if (!db.catalogReady) return { run: undefined, steps: [] };
-    const run = await readRun(db.pool, db.tables, runId).catch(() => undefined);
-    return { run, steps: run ? await runSteps(db.pool, db.tables, runId) : [] };
+  const { run, steps, chunks } = await withDatabase(ctx.config, { create: false }, async (db) => {
+    if (!db.catalogReady || !/^[0-9a-f-]{36}$/i.test(runId)) return { run: undefined, steps: [], chunks: [] };
+    const run = await readRun(db.pool, db.tables, runId);
+    return { run, steps: run ? await runSteps(db.pool, db.tables, runId) : [], chunks: run ? await runChunks(db.pool, db.tables, runId) : [] };
   });
   if (!run) throw new BadInputError(`unknown run ${runId}`, { runId, field: '--run' });
+  const backfills = steps
+    .filter((step) => chunks.some((chunk) => chunk.step_id === step.step_id))
+    .map((step) => ({ migrationId: step.migration_id, ...backfillProgress(chunks.filter((chunk) => chunk.step_id === step.step_id)) }));
   if (json) {
-    ctx.out(JSON.stringify({ run, steps }, null, 2));
+    ctx.out(JSON.stringify({ run, steps, backfills, chunks }, null, 2));
     return 0;
   }
   ctx.out(`run ${run.run_id}  ${run.direction}  ${run.status}  created ${run.created_at.toISOString()} by ${run.created_by}${run.error ? `\nerror: ${run.error}` : ''}`);
@@ -63,5 +67,39 @@ async function runStatus(ctx: CommandContext, runId: string, json: boolean): Pro
       steps.map((s) => [s.stage + 1, s.direction, s.migration_id, s.kind, s.status, s.attempts, seconds(s.started_at, s.finished_at), Number(s.rows_done) || null, s.last_error?.slice(0, 60)]),
     ),
   );
+  for (const backfill of backfills) {
+    ctx.out(
+      `\nbackfill ${backfill.migrationId}: ${backfill.keysDone}/${backfill.keysTotal} keys (${backfill.percent}%), ${backfill.rowsChanged} rows changed, ` +
+        `${backfill.rowsPerSecond} keys/s, ETA ${backfill.etaSeconds === null ? '-' : `${backfill.etaSeconds} s`}`,
+    );
+    ctx.out(
+      table(
+        ['chunk', 'status', 'keys done', 'keys', 'rows changed', 'batch size', 'last batch ms', 'throttle'],
+        chunks
+          .filter((chunk) => backfill.chunkIds.includes(chunk.chunk_id))
+          .map((c) => [c.chunk_no, c.status, c.keys_done, c.keys_total, c.rows_changed, c.batch_size, c.last_batch_ms === null ? null : Math.round(Number(c.last_batch_ms)), c.throttle_state]),
+      ),
+    );
+  }
   return 0;
+}
+
+/** Totals of a backfill's chunks; the rate is over the time its chunks have been running. */
+export function backfillProgress(chunks: ChunkRow[]) {
+  const keysTotal = chunks.reduce((sum, c) => sum + Number(c.keys_total), 0);
+  const keysDone = chunks.reduce((sum, c) => sum + Number(c.keys_done), 0);
+  const rowsChanged = chunks.reduce((sum, c) => sum + Number(c.rows_changed), 0);
+  const starts = chunks.map((c) => c.started_at?.getTime()).filter((v): v is number => v !== undefined);
+  const ends = chunks.map((c) => (c.status === 'completed' ? c.finished_at : c.heartbeat_at)?.getTime()).filter((v): v is number => v !== undefined);
+  const elapsed = starts.length && ends.length ? (Math.max(...ends) - Math.min(...starts)) / 1000 : 0;
+  const rowsPerSecond = elapsed > 0 ? Math.round(keysDone / elapsed) : 0;
+  return {
+    chunkIds: chunks.map((c) => c.chunk_id),
+    keysTotal,
+    keysDone,
+    rowsChanged,
+    percent: keysTotal ? Math.round((keysDone * 1000) / keysTotal) / 10 : 100,
+    rowsPerSecond,
+    etaSeconds: rowsPerSecond > 0 ? Math.round((keysTotal - keysDone) / rowsPerSecond) : null,
+  };
 }

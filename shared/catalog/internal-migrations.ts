@@ -78,7 +78,7 @@ CREATE TABLE ${t.runs} (
   environment  text NOT NULL,
   direction    text NOT NULL CHECK (direction IN ('up', 'down')),
   status       text NOT NULL DEFAULT 'running'
-               CHECK (status IN ('running', 'completed', 'failed', 'rolling_back', 'rolled_back', 'cancelled')),
+               CHECK (status IN ('running', 'paused', 'completed', 'failed', 'rolling_back', 'rolled_back', 'cancelled')),
   target       text,
   set_id       text REFERENCES ${t.coordinated_sets} (set_id),
   rollback_of  uuid REFERENCES ${t.runs} (run_id),
@@ -93,7 +93,7 @@ CREATE TABLE ${t.runs} (
 );
 -- One active run per environment: two producers racing for the same work collide here.
 CREATE UNIQUE INDEX runs_one_active_per_environment ON ${t.runs} (environment)
-  WHERE status IN ('running', 'rolling_back');
+  WHERE status IN ('running', 'paused', 'rolling_back');
 
 CREATE TABLE ${t.steps} (
   step_id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -121,6 +121,36 @@ CREATE TABLE ${t.steps} (
   UNIQUE (run_id, migration_id, direction)
 );
 CREATE INDEX steps_by_status ON ${t.steps} (status) WHERE status IN ('pending', 'queued', 'running');
+
+-- A backfill's key space, split into ranges that workers process in parallel.
+CREATE TABLE ${t.chunks} (
+  chunk_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  step_id         bigint NOT NULL REFERENCES ${t.steps} (step_id),
+  run_id          uuid NOT NULL REFERENCES ${t.runs} (run_id),
+  chunk_no        integer NOT NULL,
+  lower_bound     jsonb,            -- exclusive; NULL: from the first key
+  upper_bound     jsonb,            -- inclusive; NULL: to the last key
+  checkpoint      jsonb,            -- last key done; committed with each sub-batch
+  status          text NOT NULL DEFAULT 'pending'
+                  CHECK (status IN ('pending', 'queued', 'running', 'completed', 'failed', 'paused', 'cancelled')),
+  generation      integer NOT NULL DEFAULT 0,
+  keys_total      bigint NOT NULL,
+  keys_done       bigint NOT NULL DEFAULT 0,
+  rows_changed    bigint NOT NULL DEFAULT 0,
+  batches         integer NOT NULL DEFAULT 0,
+  batch_size      integer,
+  last_batch_ms   numeric,
+  throttle_state  text,
+  attempts        integer NOT NULL DEFAULT 0,
+  worker_id       text,
+  started_at      timestamptz,
+  heartbeat_at    timestamptz,
+  finished_at     timestamptz,
+  last_error      text,
+  last_sqlstate   text,
+  UNIQUE (step_id, chunk_no)
+);
+CREATE INDEX chunks_open ON ${t.chunks} (step_id, status) WHERE status IN ('pending', 'queued', 'running', 'paused');
 
 CREATE TABLE ${t.migration_status} (
   migration_id           text NOT NULL REFERENCES ${t.migrations} (migration_id),

@@ -1,11 +1,11 @@
 import type { Queryable } from '../db.js';
 import type { Tables } from './tables.js';
 
-export type RunStatus = 'running' | 'completed' | 'failed' | 'rolling_back' | 'rolled_back' | 'cancelled';
+export type RunStatus = 'running' | 'paused' | 'completed' | 'failed' | 'rolling_back' | 'rolled_back' | 'cancelled';
 export type StepStatus = 'pending' | 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 export type Direction = 'up' | 'down';
 
-export const ACTIVE_RUN_STATUSES: RunStatus[] = ['running', 'rolling_back'];
+export const ACTIVE_RUN_STATUSES: RunStatus[] = ['running', 'paused', 'rolling_back'];
 
 export interface RunRow {
   run_id: string;
@@ -116,7 +116,7 @@ export async function setRunStatus(
   status: RunStatus,
   error: { message: string; code?: string | null } | null = null,
 ): Promise<void> {
-  const finished = status === 'running' || status === 'rolling_back' ? null : 'now';
+  const finished = ACTIVE_RUN_STATUSES.includes(status) ? null : 'now';
   await db.query(
     `UPDATE ${t.runs} SET status = $2, finished_at = $3::timestamptz, error = COALESCE($4, error), error_code = COALESCE($5, error_code)
       WHERE run_id = $1`,

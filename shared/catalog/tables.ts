@@ -13,6 +13,7 @@ const TABLE_NAMES = [
   'coordinated_sets',
   'runs',
   'steps',
+  'chunks',
   'audit_log',
   'coordinator_lease',
 ] as const;

@@ -50,6 +50,10 @@ export const backfillSchema = z
     max_batch_size: z.number().int().min(1).max(1_000_000).default(50_000),
     max_rows_per_second: z.number().int().nonnegative().default(0),
     max_parallel_chunks: z.number().int().min(1).max(256).default(4),
+    /** Keys per chunk job; default CHUNK_KEYS. */
+    chunk_keys: z.number().int().min(1).max(100_000_000).optional(),
+    /** Extra health check for this backfill: a query returning one boolean, false pauses it. */
+    health_query: sqlText.optional(),
     backup: z.boolean().default(true),
   })
   .superRefine((value, ctx) => {

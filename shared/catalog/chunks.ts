@@ -1,0 +1,114 @@
+import type { Queryable } from '../db.js';
+import type { Tables } from './tables.js';
+
+export type ChunkStatus = 'pending' | 'queued' | 'running' | 'completed' | 'failed' | 'paused' | 'cancelled';
+
+export interface ChunkRow {
+  chunk_id: string;
+  step_id: string;
+  run_id: string;
+  chunk_no: number;
+  lower_bound: string[] | null;
+  upper_bound: string[] | null;
+  checkpoint: string[] | null;
+  status: ChunkStatus;
+  generation: number;
+  keys_total: string;
+  keys_done: string;
+  rows_changed: string;
+  batches: number;
+  batch_size: number | null;
+  last_batch_ms: string | null;
+  throttle_state: string | null;
+  attempts: number;
+  worker_id: string | null;
+  started_at: Date | null;
+  heartbeat_at: Date | null;
+  finished_at: Date | null;
+  last_error: string | null;
+  last_sqlstate: string | null;
+}
+
+export interface NewChunk {
+  lower: string[] | null;
+  upper: string[] | null;
+  keys: number;
+}
+
+export async function insertChunks(db: Queryable, t: Tables, stepId: string, runId: string, chunks: NewChunk[]): Promise<void> {
+  await db.query(
+    `INSERT INTO ${t.chunks} (step_id, run_id, chunk_no, lower_bound, upper_bound, keys_total)
+     SELECT $1, $2, ordinality - 1, lower_bound, upper_bound, keys
+       FROM unnest($3::jsonb[], $4::jsonb[], $5::bigint[]) WITH ORDINALITY AS c(lower_bound, upper_bound, keys)`,
+    [stepId, runId, chunks.map((c) => JSON.stringify(c.lower)), chunks.map((c) => JSON.stringify(c.upper)), chunks.map((c) => c.keys)],
+  );
+}
+
+export async function stepChunks(db: Queryable, t: Tables, stepId: string): Promise<ChunkRow[]> {
+  const { rows } = await db.query<ChunkRow>(`SELECT * FROM ${t.chunks} WHERE step_id = $1 ORDER BY chunk_no`, [stepId]);
+  return rows;
+}
+
+export async function runChunks(db: Queryable, t: Tables, runId: string): Promise<ChunkRow[]> {
+  const { rows } = await db.query<ChunkRow>(`SELECT * FROM ${t.chunks} WHERE run_id = $1 ORDER BY step_id, chunk_no`, [runId]);
+  return rows;
+}
+
+export async function readChunk(db: Queryable, t: Tables, chunkId: string): Promise<ChunkRow | undefined> {
+  const { rows } = await db.query<ChunkRow>(`SELECT * FROM ${t.chunks} WHERE chunk_id = $1`, [chunkId]);
+  return rows[0];
+}
+
+/**
+ * Queues up to `limit` more chunks of a step so that at most `limit` are queued or running:
+ * the step's parallelism bound holds by construction, whatever the number of workers.
+ */
+export async function queueMoreChunks(db: Queryable, t: Tables, stepId: string, limit: number): Promise<ChunkRow[]> {
+  const { rows } = await db.query<ChunkRow>(
+    `WITH busy AS (SELECT count(*) AS n FROM ${t.chunks} WHERE step_id = $1 AND status IN ('queued', 'running'))
+     UPDATE ${t.chunks} SET status = 'queued' WHERE chunk_id IN (
+       SELECT chunk_id FROM ${t.chunks} WHERE step_id = $1 AND status = 'pending'
+        ORDER BY chunk_no LIMIT GREATEST(0, $2 - (SELECT n FROM busy)))
+     RETURNING *`,
+    [stepId, limit],
+  );
+  return rows;
+}
+
+/** Claims a chunk for this attempt; false when it was cancelled, paused or finished meanwhile. */
+export async function claimChunk(db: Queryable, t: Tables, chunkId: string, workerId: string): Promise<boolean> {
+  const result = await db.query(
+    `UPDATE ${t.chunks} SET status = 'running', attempts = attempts + 1, worker_id = $2,
+       started_at = COALESCE(started_at, clock_timestamp()), heartbeat_at = clock_timestamp(), throttle_state = NULL
+     WHERE chunk_id = $1 AND status IN ('queued', 'running')`,
+    [chunkId, workerId],
+  );
+  return result.rowCount === 1;
+}
+
+export async function recordChunkBatch(
+  db: Queryable,
+  t: Tables,
+  chunkId: string,
+  batch: { checkpoint: string[] | null; keys: number; rowsChanged: number; batchSize: number; elapsedMs: number },
+): Promise<void> {
+  await db.query(
+    `UPDATE ${t.chunks} SET checkpoint = $2, keys_done = keys_done + $3, rows_changed = rows_changed + $4, batches = batches + 1,
+       batch_size = $5, last_batch_ms = $6, heartbeat_at = clock_timestamp(), throttle_state = NULL
+     WHERE chunk_id = $1`,
+    [chunkId, JSON.stringify(batch.checkpoint), batch.keys, batch.rowsChanged, batch.batchSize, batch.elapsedMs],
+  );
+}
+
+export async function setChunkStatus(db: Queryable, t: Tables, chunkId: string, status: ChunkStatus, error?: { message: string; sqlstate?: string }): Promise<void> {
+  await db.query(
+    `UPDATE ${t.chunks} SET status = $2, finished_at = CASE WHEN $2 IN ('completed', 'failed', 'cancelled') THEN clock_timestamp() END,
+       last_error = COALESCE($3, last_error), last_sqlstate = COALESCE($4, last_sqlstate)
+     WHERE chunk_id = $1`,
+    [chunkId, status, error?.message ?? null, error?.sqlstate ?? null],
+  );
+}
+
+export async function setThrottleState(db: Queryable, t: Tables, chunkId: string, state: string | null): Promise<void> {
+  await db.query(`UPDATE ${t.chunks} SET throttle_state = $2, heartbeat_at = clock_timestamp() WHERE chunk_id = $1`, [chunkId, state]);
+}

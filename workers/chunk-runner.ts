@@ -1,0 +1,217 @@
+import type pg from 'pg';
+import { claimChunk, queueMoreChunks, readChunk, recordChunkBatch, setChunkStatus, setThrottleState, stepChunks, type ChunkRow } from '../shared/catalog/chunks.js';
+import { readRun, readStep, type StepRow } from '../shared/catalog/runs.js';
+import type { Tables } from '../shared/catalog/tables.js';
+import type { Config } from '../shared/config.js';
+import type { ChunkJobData } from '../shared/enqueue.js';
+import { backoffDelay } from '../shared/fleet.js';
+import type { Logger } from '../shared/logger.js';
+import { isRetryable } from '../shared/sqlstate.js';
+import { backupTableName, resolveTarget, runForwardBatch } from './backfill.js';
+import { readStoredMigration } from './migration-source.js';
+import { applyTimeouts, type Timeouts } from './session.js';
+import type { HealthGovernor, RateLimiter } from './throttle.js';
+
+export interface ChunkProgress {
+  chunk: number;
+  keysDone: number;
+  keysTotal: number;
+  rowsChanged: number;
+  batchSize: number;
+  rowsPerSecond: number;
+  throttle: string | null;
+}
+
+export interface ChunkDeps {
+  pool: pg.Pool;
+  tables: Tables;
+  config: Config;
+  logger: Logger;
+  workerId: string;
+  limiter: RateLimiter;
+  governor: HealthGovernor;
+  stopping: () => boolean;
+  enqueueChunks: (chunks: ChunkRow[], migrationId: string) => Promise<void>;
+  enqueueSteps: (steps: StepRow[]) => Promise<void>;
+}
+
+export type ChunkOutcome = 'completed' | 'skipped' | 'paused' | 'cancelled';
+
+/** Lock timeouts and deadlocks inside a sub-batch are retried in place, this many times in a row. */
+const MAX_BATCH_RETRIES = 10;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs one chunk of a backfill: keyset sub-batches from its checkpoint to its upper bound.
+ * Each sub-batch is one short transaction that changes the rows, saves their old values
+ * and advances the checkpoint together, so a worker killed at any instant leaves a
+ * checkpoint another worker resumes from: no row skipped, none changed twice.
+ */
+export async function runChunk(deps: ChunkDeps, data: ChunkJobData, report: (progress: ChunkProgress) => Promise<void>): Promise<ChunkOutcome> {
+  const { pool, tables: t } = deps;
+  const chunk = await readChunk(pool, t, data.chunkId);
+  if (!chunk || ['completed', 'cancelled', 'failed'].includes(chunk.status)) return 'skipped';
+  const run = await readRun(pool, t, chunk.run_id);
+  if (!run) return 'skipped';
+  if (run.status === 'paused') {
+    await setChunkStatus(pool, t, chunk.chunk_id, 'paused');
+    return 'paused';
+  }
+  if (run.status !== 'running') {
+    await setChunkStatus(pool, t, chunk.chunk_id, 'cancelled');
+    return 'cancelled';
+  }
+  if (!(await claimChunk(pool, t, chunk.chunk_id, deps.workerId))) return 'skipped';
+  const step = (await readStep(pool, t, chunk.step_id))!;
+  const migration = await readStoredMigration(pool, t, step.migration_id);
+  const spec = migration.meta.backfill!;
+  const timeouts: Timeouts = {
+    lockTimeoutMs: migration.meta.max_lock_duration ? Math.round(migration.meta.max_lock_duration * 1000) : deps.config.LOCK_TIMEOUT_MS,
+    statementTimeoutMs: migration.meta.max_statement_duration ? Math.round(migration.meta.max_statement_duration * 1000) : deps.config.STATEMENT_TIMEOUT_MS,
+  };
+  const logger = deps.logger.child({ runId: run.run_id, stepId: step.step_id, chunk: chunk.chunk_no, migrationId: step.migration_id });
+  const client = await pool.connect();
+  let healthy = true;
+  try {
+    await client.query('SET row_security = off');
+    const target = await resolveTarget(client, spec, migration.migrationId);
+    const backupTable = spec.set !== undefined && spec.backup ? backupTableName(t, step.step_id) : null;
+    const outcome = await batchLoop(client, deps, { chunk, step, spec, target, backupTable, timeouts, logger, report });
+    if (outcome === 'completed') await afterChunk(deps, step, spec.max_parallel_chunks);
+    return outcome;
+  } catch (error) {
+    healthy = false;
+    throw error;
+  } finally {
+    await client.query('RESET row_security').catch(() => undefined);
+    client.release(healthy ? undefined : true);
+  }
+}
+
+interface LoopContext {
+  chunk: ChunkRow;
+  step: StepRow;
+  spec: NonNullable<Awaited<ReturnType<typeof readStoredMigration>>['meta']['backfill']>;
+  target: Awaited<ReturnType<typeof resolveTarget>>;
+  backupTable: string | null;
+  timeouts: Timeouts;
+  logger: Logger;
+  report: (progress: ChunkProgress) => Promise<void>;
+}
+
+async function batchLoop(client: pg.PoolClient, deps: ChunkDeps, ctx: LoopContext): Promise<ChunkOutcome> {
+  const { chunk, spec } = ctx;
+  const t = deps.tables;
+  let lower = chunk.checkpoint ?? chunk.lower_bound;
+  let size = chunk.batch_size ?? spec.initial_batch_size;
+  let keysDone = Number(chunk.keys_done);
+  let rowsChanged = Number(chunk.rows_changed);
+  let retries = 0;
+  const started = performance.now();
+  const progress = (throttle: string | null) =>
+    ctx.report({
+      chunk: chunk.chunk_no,
+      keysDone,
+      keysTotal: Number(chunk.keys_total),
+      rowsChanged,
+      batchSize: size,
+      rowsPerSecond: Math.round(((keysDone - Number(chunk.keys_done)) * 1000) / Math.max(1, performance.now() - started)),
+      throttle,
+    });
+
+  for (;;) {
+    if (deps.stopping()) throw new Error('worker shutting down: the chunk resumes from its checkpoint elsewhere');
+    const unhealthy = await waitUntilHealthy(client, deps, ctx, progress);
+    if (unhealthy) return unhealthy;
+    const wait = await deps.limiter.reserve(ctx.step.step_id, size, spec.max_rows_per_second);
+    if (wait > 0) await sleep(wait);
+
+    const batchStarted = performance.now();
+    await client.query('BEGIN');
+    let result;
+    try {
+      await applyTimeouts(client, ctx.timeouts, true);
+      // FOR SHARE on the run: pausing, cancelling or rolling back (an UPDATE of this row)
+      // waits for in-flight sub-batches, and every later one sees the new status.
+      const { rows } = await client.query<{ status: string }>(`SELECT status FROM ${t.runs} WHERE run_id = $1 FOR SHARE`, [chunk.run_id]);
+      const status = rows[0]?.status;
+      if (status !== 'running') {
+        await client.query('ROLLBACK');
+        const outcome = status === 'paused' ? 'paused' : 'cancelled';
+        await setChunkStatus(client, t, chunk.chunk_id, outcome);
+        ctx.logger.info({ status }, `chunk ${outcome}`);
+        return outcome;
+      }
+      result = await runForwardBatch(client, spec, ctx.target, ctx.backupTable, lower, size, chunk.upper_bound);
+      const keys = result.done ? Math.max(0, Number(chunk.keys_total) - keysDone) : size;
+      const elapsedMs = performance.now() - batchStarted;
+      await recordChunkBatch(client, t, chunk.chunk_id, { checkpoint: result.upper, keys, rowsChanged: result.rowsChanged, batchSize: size, elapsedMs });
+      if (result.done) await setChunkStatus(client, t, chunk.chunk_id, 'completed');
+      await client.query('COMMIT');
+      keysDone += keys;
+      rowsChanged += result.rowsChanged;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      if (!isRetryable(error) || ++retries > MAX_BATCH_RETRIES) throw error;
+      // A lock timeout or deadlock: back off and try a smaller batch rather than queue behind the lock.
+      size = Math.max(1, Math.floor(size / 2));
+      ctx.logger.warn({ err: error, retries, size }, 'sub-batch retried');
+      await sleep(backoffDelay(deps.config, retries));
+      continue;
+    }
+    retries = 0;
+    const elapsed = performance.now() - batchStarted;
+    await progress(null);
+    if (result.done) return 'completed';
+    lower = result.upper;
+    const scaled = Math.round(size * (spec.batch_target_ms / Math.max(elapsed, 1)));
+    size = Math.max(1, Math.min(spec.max_batch_size, Math.floor(size / 2) > scaled ? Math.floor(size / 2) : Math.min(size * 2, scaled)));
+  }
+}
+
+/** Sleeps while the health governor says no; returns an outcome if the run stopped meanwhile. */
+async function waitUntilHealthy(
+  client: pg.PoolClient,
+  deps: ChunkDeps,
+  ctx: LoopContext,
+  progress: (throttle: string | null) => Promise<void>,
+): Promise<ChunkOutcome | undefined> {
+  let pauses = 0;
+  for (;;) {
+    const reason = await deps.governor.check(client, ctx.spec.health_query);
+    if (reason === null) {
+      if (pauses > 0) {
+        await setThrottleState(client, deps.tables, ctx.chunk.chunk_id, null);
+        ctx.logger.info('database healthy again: resuming');
+      }
+      return undefined;
+    }
+    if (pauses++ === 0) ctx.logger.warn({ reason }, 'backfill paused by the health governor');
+    await setThrottleState(client, deps.tables, ctx.chunk.chunk_id, `paused: ${reason}`);
+    await progress(`paused: ${reason}`);
+    await sleep(Math.min(5000, 250 * 2 ** Math.min(pauses, 5)));
+    const run = await readRun(client, deps.tables, ctx.chunk.run_id);
+    if (run?.status === 'paused' || run?.status !== 'running') {
+      const outcome = run?.status === 'paused' ? 'paused' : 'cancelled';
+      await setChunkStatus(client, deps.tables, ctx.chunk.chunk_id, outcome);
+      return outcome;
+    }
+    if (deps.stopping()) throw new Error('worker shutting down while the backfill was paused');
+  }
+}
+
+/** Hands the next chunks out, or, when every chunk is done, sends the step back to be closed. */
+async function afterChunk(deps: ChunkDeps, step: StepRow, maxParallel: number): Promise<void> {
+  const { pool, tables: t } = deps;
+  const next = await queueMoreChunks(pool, t, step.step_id, maxParallel);
+  if (next.length > 0) await deps.enqueueChunks(next, step.migration_id);
+  const chunks = await stepChunks(pool, t, step.step_id);
+  if (chunks.every((chunk) => chunk.status === 'completed')) {
+    const { rows } = await pool.query<StepRow>(
+      `UPDATE ${t.steps} SET generation = generation + 1 WHERE step_id = $1 AND status = 'running' RETURNING *`,
+      [step.step_id],
+    );
+    await deps.enqueueSteps(rows);
+  }
+}
