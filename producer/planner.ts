@@ -95,7 +95,10 @@ export function dependencyGraph(definitions: DefinitionSet) {
       if (before && migration.meta.depends_on === undefined) deps.add(before.id);
     } else if (migration.meta.depends_on === undefined) {
       const previous = migrations[index.get(migration.id)! - 1];
-      if (previous) deps.add(previous.id);
+      // After a coordinated set comes after all of it, whichever group holds its highest id.
+      const previousSet = previous && setOf.get(previous.id);
+      if (previousSet) previousSet.execution_order.forEach((member) => deps.add(member));
+      else if (previous) deps.add(previous.id);
     }
     plain.set(migration.id, deps);
   }
@@ -216,7 +219,7 @@ export function planUp(definitions: DefinitionSet, state: CatalogState, options:
       [...plain.get(migration.id)!, ...versionDeps.get(migration.id)!].every((dep) => !selected.has(dep) || stageOf.has(dep)),
     );
     const migration = remaining.splice(position, 1)[0]!;
-    const after = [...plain.get(migration.id)!, ...versionDeps.get(migration.id)!].filter((dep) => selected.has(dep)).sort();
+    const after = [...new Set([...plain.get(migration.id)!, ...versionDeps.get(migration.id)!])].filter((dep) => selected.has(dep)).sort();
     let stage = Math.max(0, ...after.map((dep) => stageOf.get(dep)! + 1));
     while ((stages[stage] ?? []).some((other) => conflicts(byId.get(other.migrationId)!, migration))) stage++;
     stageOf.set(migration.id, stage);

@@ -10,8 +10,10 @@ export function createPool(databaseUrl: string, options: { max?: number; applica
     // A backend whose client died (a SIGKILLed worker) notices within a second and lets go of its locks.
     options: '-c client_connection_check_interval=1000',
   });
-  // An idle client that loses its connection emits here; without a listener the process would crash.
+  // An idle client that loses its connection emits on the pool; a checked-out one emits on itself
+  // (after its query already failed with the cause). Unlistened, either would crash the process.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 

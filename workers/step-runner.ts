@@ -395,11 +395,11 @@ async function backfillDown(client: pg.PoolClient, ctx: ExecutionContext): Promi
     const backupTable = rows[0]?.backup_table ?? (upStep.rows[0] ? backupTableName(t, upStep.rows[0].step_id) : null);
     await client.query(`SET row_security = off`);
     const spec = migration.meta.backfill!;
-    const target = await resolveTarget(client, spec, migration.migrationId);
     const progress = await readCheckpoint(client, ctx);
     const exists = backupTable ? (await client.query<{ ok: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS ok`, [backupTable])).rows[0]!.ok : false;
-    if (!exists) throw new OperationError(`no backup of old values for ${migration.migrationId}: cannot restore`, { migrationId: migration.migrationId });
-    if (!progress.done) {
+    // No backup table: the forward step failed before its first sub-batch, so no row changed.
+    if (exists && !progress.done) {
+      const target = await resolveTarget(client, spec, migration.migrationId);
       await runBatchLoop(
         client,
         spec,
@@ -409,6 +409,8 @@ async function backfillDown(client: pg.PoolClient, ctx: ExecutionContext): Promi
         { checkpoint: checkpointHook(ctx), shouldStop: deps.stopping },
         ctx.logger,
       );
+    } else if (!exists && status === 'completed') {
+      throw new OperationError(`no backup of old values for ${migration.migrationId}: cannot restore`, { migrationId: migration.migrationId });
     }
     await inTx(client, async () => {
       await applyTimeouts(client, ctx.timeouts, true);

@@ -26,8 +26,13 @@ export function parseQualifiedName(input: string, field = 'table'): QualifiedNam
     if (!match) break;
     parts.push(match[1] !== undefined ? match[1].replace(/""/g, '"') : match[2]!.toLowerCase());
     rest = rest.slice(match[0].length);
-    if (rest.startsWith('.')) rest = rest.slice(1);
-    else break;
+    if (!rest.startsWith('.')) break;
+    rest = rest.slice(1);
+    // A trailing dot names nothing: leave it in `rest` so the input is refused.
+    if (rest.length === 0) {
+      rest = '.';
+      break;
+    }
   }
   if (rest.length > 0 || parts.length === 0 || parts.length > 2) {
     throw new BadInputError(`"${input}" is not a table name of the form schema.table`, { field });

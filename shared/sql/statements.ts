@@ -27,7 +27,14 @@ function isNonTransactional(kind: string, node: Node): boolean {
     case 'DropStmt':
       return node['concurrent'] === true;
     case 'ReindexStmt':
-      return defElemNames(node['params']).includes('concurrently') || node['kind'] === 'REINDEX_OBJECT_SYSTEM' || node['kind'] === 'REINDEX_OBJECT_DATABASE';
+      return (
+        defElemNames(node['params']).includes('concurrently') ||
+        ['REINDEX_OBJECT_SYSTEM', 'REINDEX_OBJECT_DATABASE', 'REINDEX_OBJECT_SCHEMA'].includes(String(node['kind']))
+      );
+    case 'DiscardStmt':
+      return node['target'] === 'DISCARD_ALL';
+    case 'AlterDatabaseStmt':
+      return defElemNames(node['options']).includes('tablespace');
     case 'VacuumStmt':
       return node['is_vacuumcmd'] === true;
     case 'AlterTableStmt':
