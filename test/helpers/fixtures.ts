@@ -1,0 +1,232 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { runCli } from './cli.js';
+import type { TestDatabase } from './database.js';
+import { freePort, sleep, waitFor, type Proc } from './processes.js';
+
+/** One migration folder of a fixture: `id` is the folder name `YYYY.MM.DD_HHMMSS_slug`. */
+export interface FixtureMigration {
+  id: string;
+  up: string;
+  down: string;
+  /** The text of migration.yaml, if any. */
+  yaml?: string;
+}
+
+/** Writes migration folders into a fresh directory under os.tmpdir(); returns its path (for MIGRATIONS_DIR). */
+export async function writeMigrations(label: string, migrations: FixtureMigration[]): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), `pgfm-${label}-`));
+  for (const migration of migrations) {
+    const folder = path.join(dir, migration.id);
+    await mkdir(folder);
+    await writeFile(path.join(folder, 'up.sql'), migration.up);
+    await writeFile(path.join(folder, 'down.sql'), migration.down);
+    if (migration.yaml !== undefined) await writeFile(path.join(folder, 'migration.yaml'), migration.yaml);
+  }
+  return dir;
+}
+
+export async function removeDir(dir: string | undefined): Promise<void> {
+  if (dir) await rm(dir, { recursive: true, force: true });
+}
+
+/** The log every fixture migration writes its id to. No unique constraint: applying twice shows as a duplicate row. */
+export const APPLIED_LOG_SQL = `CREATE SCHEMA IF NOT EXISTS app;
+CREATE TABLE IF NOT EXISTS app.applied (migration text NOT NULL, applied_at timestamptz NOT NULL DEFAULT clock_timestamp());
+`;
+
+/**
+ * A transactional migration that creates a table of its own, logs its id in app.applied and
+ * then sleeps, so a crash or an outage has time to land while it runs.
+ */
+export function loggingMigration(id: string, options: { sleepSeconds: number; first?: boolean; yaml?: string; extraUp?: string }): FixtureMigration {
+  const table = tableOf(id);
+  return {
+    id,
+    up:
+      (options.first ? APPLIED_LOG_SQL : '') +
+      `CREATE TABLE IF NOT EXISTS app.${table} (id bigint PRIMARY KEY, note text);
+INSERT INTO app.${table} (id, note) SELECT g, 'row ' || g FROM generate_series(1, 10) g ON CONFLICT DO NOTHING;
+${options.extraUp ?? ''}INSERT INTO app.applied (migration) VALUES ('${id}');
+SELECT pg_sleep(${options.sleepSeconds});
+`,
+    down: `DELETE FROM app.applied WHERE migration = '${id}';
+DROP TABLE IF EXISTS app.${table};
+`,
+    yaml: options.yaml,
+  };
+}
+
+/** `t_<slug>` of a migration id: the table its fixture creates. */
+export function tableOf(id: string): string {
+  return `t_${id.split('_').slice(2).join('_')}`;
+}
+
+/** Linear fixture of `count` logging migrations, 2025.03.01_100001_m01 ... */
+export function slowLinearMigrations(count: number, sleepSeconds: number): FixtureMigration[] {
+  return Array.from({ length: count }, (_, i) =>
+    loggingMigration(`2025.03.01_1000${String(i + 1).padStart(2, '0')}_m${String(i + 1).padStart(2, '0')}`, { sleepSeconds, first: i === 0 }),
+  );
+}
+
+/** Registers a run with `up --json` and returns its id (the run is then followed by polling the catalog). */
+export async function startRun(env: Record<string, string>): Promise<string> {
+  const result = await runCli(['up', '--json'], env);
+  if (result.code !== 0) throw new Error(`up failed (${result.code}): ${result.stdout}\n${result.stderr}`);
+  const line = result.stdout.trim().split('\n').at(-1) ?? '';
+  const runId = (JSON.parse(line) as { runId: string | null }).runId;
+  if (!runId) throw new Error(`up created no run: ${result.stdout}`);
+  return runId;
+}
+
+export interface RunState {
+  status: string;
+  error: string | null;
+}
+
+export async function runState(db: TestDatabase, runId: string): Promise<RunState> {
+  const { rows } = await db.query<RunState>(`SELECT status, error FROM migration_mgmt.runs WHERE run_id = $1`, [runId]);
+  return rows[0]!;
+}
+
+export const TERMINAL_RUN_STATUSES = ['completed', 'failed', 'rolled_back', 'cancelled'];
+
+export async function waitForRunEnd(db: TestDatabase, runId: string, timeoutMs: number, describe: () => string = () => ''): Promise<RunState> {
+  return waitFor(
+    `run ${runId} to end`,
+    async () => {
+      const state = await runState(db, runId);
+      return TERMINAL_RUN_STATUSES.includes(state.status) ? state : undefined;
+    },
+    timeoutMs,
+    250,
+  ).catch(async (error: Error) => {
+    const steps = await db.query(`SELECT migration_id, status, attempts, worker_id, last_error FROM migration_mgmt.steps WHERE run_id = $1 ORDER BY step_id`, [runId]);
+    throw new Error(`${error.message}\nsteps: ${JSON.stringify(steps.rows, null, 1)}\n${describe()}`);
+  });
+}
+
+/** Number of completed up steps of the run. */
+export async function completedSteps(db: TestDatabase, runId: string): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM migration_mgmt.steps WHERE run_id = $1 AND direction = 'up' AND status = 'completed'`,
+    [runId],
+  );
+  return rows[0]!.n;
+}
+
+/** How often each migration id occurs in app.applied. */
+export async function appliedCounts(db: TestDatabase): Promise<Record<string, number>> {
+  const { rows } = await db.query<{ migration: string; n: number }>(`SELECT migration, count(*)::int AS n FROM app.applied GROUP BY migration ORDER BY migration`);
+  return Object.fromEntries(rows.map((row) => [row.migration, row.n]));
+}
+
+export interface ExecutionRow {
+  execution_id: string;
+  migration_id: string;
+  execution_status: string;
+  attempt: number;
+  worker_id: string | null;
+  rows_affected: string | null;
+  error_message: string | null;
+}
+
+export async function forwardExecutions(db: TestDatabase, runId: string): Promise<ExecutionRow[]> {
+  const { rows } = await db.query<ExecutionRow>(
+    `SELECT execution_id, migration_id, execution_status, attempt, worker_id, rows_affected, error_message
+       FROM migration_mgmt.migration_executions WHERE run_id = $1 AND execution_type = 'forward' ORDER BY execution_id`,
+    [runId],
+  );
+  return rows;
+}
+
+/** Per migration, how many forward executions ended `completed`. */
+export function completedExecutionCounts(executions: ExecutionRow[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const execution of executions) {
+    counts[execution.migration_id] ??= 0;
+    if (execution.execution_status === 'completed') counts[execution.migration_id]! += 1;
+  }
+  return counts;
+}
+
+/** The pid in a `<hostname>-<pid>` worker or coordinator id. */
+export function pidOf(holder: string): number {
+  return Number(holder.slice(holder.lastIndexOf('-') + 1));
+}
+
+export function isAlive(proc: Proc): boolean {
+  return proc.child.exitCode === null && proc.child.signalCode === null;
+}
+
+/** A redis-server on a fixed port that can be SIGKILLed and started again on the same port (no persistence). */
+export class RestartableRedis {
+  private child: ChildProcess | undefined;
+
+  private constructor(readonly port: number) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  static async start(): Promise<RestartableRedis> {
+    const redis = new RestartableRedis(await freePort());
+    await redis.spawn();
+    return redis;
+  }
+
+  private async spawn(): Promise<void> {
+    const child = spawn(
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'],
+      { stdio: 'ignore' },
+    );
+    this.child = child;
+    await waitFor(
+      `redis-server on port ${this.port}`,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`redis-server on port ${this.port} exited with ${child.exitCode}`);
+        const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        probe.on('error', () => undefined);
+        try {
+          await probe.connect();
+          return (await probe.ping()) === 'PONG';
+        } catch {
+          return false;
+        } finally {
+          probe.disconnect();
+        }
+      },
+      10_000,
+      50,
+    );
+  }
+
+  /** SIGKILL: every key is lost, every client sees its connection drop. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  async restart(downMs = 0): Promise<void> {
+    await this.kill();
+    if (downMs > 0) await sleep(downMs);
+    await this.spawn();
+  }
+
+  async stop(): Promise<void> {
+    await this.kill();
+  }
+}
+
+/** Whether the process logged `message` (e.g. 'worker started'): it is connected and consuming. */
+export function isReady(proc: Proc, message: string): boolean {
+  return proc.output.some((line) => line.includes(`"msg":"${message}"`));
+}
