@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { claimChunk, queueMoreChunks, readChunk, recordChunkBatch, setChunkStatus, setThrottleState, stepChunks, type ChunkRow } from '../shared/catalog/chunks.js';
-import { readRun, readStep, type StepRow } from '../shared/catalog/runs.js';
+import { readRun, readStep, type RunRow, type StepRow } from '../shared/catalog/runs.js';
 import type { Tables } from '../shared/catalog/tables.js';
 import type { Config } from '../shared/config.js';
 import type { ChunkJobData } from '../shared/enqueue.js';
@@ -9,7 +9,7 @@ import type { Logger } from '../shared/logger.js';
 import { isRetryable } from '../shared/sqlstate.js';
 import { backupTableName, resolveTarget, runForwardBatch } from './backfill.js';
 import { readStoredMigration } from './migration-source.js';
-import { applyTimeouts, type Timeouts } from './session.js';
+import { advisorySessionUnlock, applyTimeouts, tryAdvisorySessionLock, type Timeouts } from './session.js';
 import type { HealthGovernor, RateLimiter } from './throttle.js';
 
 export interface ChunkProgress {
@@ -62,7 +62,29 @@ export async function runChunk(deps: ChunkDeps, data: ChunkJobData, report: (pro
     await setChunkStatus(pool, t, chunk.chunk_id, 'cancelled');
     return 'cancelled';
   }
-  if (!(await claimChunk(pool, t, chunk.chunk_id, deps.workerId))) return 'skipped';
+  const client = await pool.connect();
+  // One loop per chunk: a duplicate delivery (Redis lost the job while a worker still ran it)
+  // finds the lock taken and leaves the chunk to its owner, whose session holds it until it ends.
+  const lockKey = `pgfm-chunk:${chunk.chunk_id}`;
+  if (!(await tryAdvisorySessionLock(client, lockKey).catch(() => false))) {
+    client.release();
+    return 'skipped';
+  }
+  let healthy = true;
+  try {
+    if (!(await claimChunk(client, t, chunk.chunk_id, deps.workerId))) return 'skipped';
+    return await runClaimedChunk(client, deps, chunk, run, report);
+  } catch (error) {
+    healthy = false;
+    throw error;
+  } finally {
+    if (healthy) await advisorySessionUnlock(client, lockKey).catch(() => (healthy = false));
+    client.release(healthy ? undefined : true);
+  }
+}
+
+async function runClaimedChunk(client: pg.PoolClient, deps: ChunkDeps, chunk: ChunkRow, run: RunRow, report: (progress: ChunkProgress) => Promise<void>): Promise<ChunkOutcome> {
+  const { pool, tables: t } = deps;
   const step = (await readStep(pool, t, chunk.step_id))!;
   const migration = await readStoredMigration(pool, t, step.migration_id);
   const spec = migration.meta.backfill!;
@@ -71,21 +93,17 @@ export async function runChunk(deps: ChunkDeps, data: ChunkJobData, report: (pro
     statementTimeoutMs: migration.meta.max_statement_duration ? Math.round(migration.meta.max_statement_duration * 1000) : deps.config.STATEMENT_TIMEOUT_MS,
   };
   const logger = deps.logger.child({ runId: run.run_id, stepId: step.step_id, chunk: chunk.chunk_no, migrationId: step.migration_id });
-  const client = await pool.connect();
-  let healthy = true;
+  await client.query('SET row_security = off');
   try {
-    await client.query('SET row_security = off');
     const target = await resolveTarget(client, spec, migration.migrationId);
     const backupTable = spec.set !== undefined && spec.backup ? backupTableName(t, step.step_id) : null;
-    const outcome = await batchLoop(client, deps, { chunk, step, spec, target, backupTable, timeouts, logger, report });
+    // The claim may be a resumption: read the checkpoint the previous owner committed.
+    const current = (await readChunk(client, t, chunk.chunk_id))!;
+    const outcome = await batchLoop(client, deps, { chunk: current, step, spec, target, backupTable, timeouts, logger, report });
     if (outcome === 'completed') await afterChunk(deps, step, spec.max_parallel_chunks);
     return outcome;
-  } catch (error) {
-    healthy = false;
-    throw error;
   } finally {
-    await client.query('RESET row_security').catch(() => undefined);
-    client.release(healthy ? undefined : true);
+    await client.query('RESET row_security');
   }
 }
 

@@ -4,7 +4,9 @@ import {
   abandonRunningExecutions,
   completeExecution,
   failExecution,
+  dispatchedExecution,
   setMigrationStatus,
+  skipExecution,
   startExecution,
 } from '../shared/catalog/executions.js';
 import { markStepCompleted, markStepRunning, readRun, readStep, setStatementsDone, setStepsStatus, type RunRow, type StepRow } from '../shared/catalog/runs.js';
@@ -88,7 +90,9 @@ export async function runStep(deps: RunnerDeps, data: StepJobData, attempt: numb
       runId: run.run_id,
     });
   }
-  const executionId = await startExecution(pool, t, {
+  const client = await pool.connect();
+  let healthy = true;
+  const executionId = await startExecution(client, t, {
     migrationId: step.migration_id,
     environment: run.environment,
     executionType: step.direction === 'up' ? 'forward' : 'rollback',
@@ -97,6 +101,9 @@ export async function runStep(deps: RunnerDeps, data: StepJobData, attempt: numb
     attempt,
     workerId,
     executedBy: run.created_by,
+  }).catch((error) => {
+    client.release(true);
+    throw error;
   });
   const logger = deps.logger.child({ runId: run.run_id, stepId: step.step_id, migrationId: step.migration_id, direction: step.direction, attempt });
   const timeouts: Timeouts = {
@@ -104,15 +111,14 @@ export async function runStep(deps: RunnerDeps, data: StepJobData, attempt: numb
     statementTimeoutMs: migration.meta.max_statement_duration ? Math.round(migration.meta.max_statement_duration * 1000) : config.STATEMENT_TIMEOUT_MS,
   };
   const context: ExecutionContext = { deps, run, step, migration, executionId, timeouts, logger };
-  const client = await pool.connect();
-  let healthy = true;
   try {
     logger.info('step started');
     const outcome = await execute(client, context);
+    if (outcome === 'dispatched') await dispatchedExecution(client, t, executionId);
     logger.info({ outcome }, 'step finished');
     return outcome;
   } catch (error) {
-    healthy = !(error as Error).message?.includes('Connection terminated');
+    healthy = false;
     await failExecution(pool, t, executionId, {
       message: (error as Error).message,
       sqlstate: (error as { code?: string }).code,
@@ -206,7 +212,7 @@ async function finish(client: pg.ClientBase, ctx: ExecutionContext, result: { ro
 }
 
 async function markAlreadyDone(client: pg.ClientBase, ctx: ExecutionContext): Promise<StepOutcome> {
-  await completeExecution(client, ctx.deps.tables, ctx.executionId, { rowsAffected: 0, statementsDone: 0, validationPassed: null });
+  await skipExecution(client, ctx.deps.tables, ctx.executionId);
   await markStepCompleted(client, ctx.deps.tables, ctx.step.step_id);
   return 'already-done';
 }

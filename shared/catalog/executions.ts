@@ -52,13 +52,26 @@ export async function failExecution(
   );
 }
 
-/** Attempts left 'running' by a worker that died are closed when the step is picked up again. */
+/**
+ * Attempts left 'running' by a worker that died are closed when the step is picked up
+ * again; an attempt whose backend still exists is alive (a duplicate delivery) and is left alone.
+ */
 export async function abandonRunningExecutions(db: Queryable, t: Tables, stepId: string): Promise<void> {
   await db.query(
-    `UPDATE ${t.migration_executions} SET execution_status = 'abandoned', completed_at = clock_timestamp(),
+    `UPDATE ${t.migration_executions} e SET execution_status = 'abandoned', completed_at = clock_timestamp(),
        error_message = 'the worker stopped before the attempt finished'
-     WHERE step_id = $1 AND execution_status = 'running'`,
+     WHERE step_id = $1 AND execution_status = 'running'
+       AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = e.backend_pid)`,
     [stepId],
+  );
+}
+
+/** A redelivered attempt that found the work already done records that, not a second success. */
+export async function skipExecution(db: Queryable, t: Tables, executionId: string): Promise<void> {
+  await db.query(
+    `UPDATE ${t.migration_executions} SET execution_status = 'skipped', completed_at = clock_timestamp(), rows_affected = 0,
+       error_message = 'already applied by another attempt' WHERE execution_id = $1`,
+    [executionId],
   );
 }
 
@@ -84,5 +97,13 @@ export async function setMigrationStatus(
        rolled_back_at = CASE WHEN EXCLUDED.status = 'rolled_back' THEN now() ELSE s.rolled_back_at END,
        run_id = EXCLUDED.run_id, updated_at = now()`,
     [status.migrationId, status.environment, status.status, status.checksum ?? null, status.fileChecksums ? JSON.stringify(status.fileChecksums) : null, status.runId],
+  );
+}
+
+/** A backfill attempt that handed its key ranges to chunk jobs: the work continues there. */
+export async function dispatchedExecution(db: Queryable, t: Tables, executionId: string): Promise<void> {
+  await db.query(
+    `UPDATE ${t.migration_executions} SET execution_status = 'dispatched', completed_at = clock_timestamp() WHERE execution_id = $1`,
+    [executionId],
   );
 }

@@ -186,13 +186,15 @@ CREATE TABLE ${t.migration_executions} (
   step_id          bigint REFERENCES ${t.steps} (step_id),
   attempt          integer NOT NULL DEFAULT 1,
   worker_id        text,
+  -- The backend that ran the attempt: an attempt is abandoned only once this backend is gone.
+  backend_pid      integer NOT NULL DEFAULT pg_backend_pid(),
   executed_by      text,
   execution_method text NOT NULL DEFAULT 'automated',
   started_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
   completed_at     timestamptz,
   duration_ms      numeric GENERATED ALWAYS AS (EXTRACT(EPOCH FROM (completed_at - started_at)) * 1000) STORED,
   execution_status text NOT NULL DEFAULT 'running'
-                   CHECK (execution_status IN ('running', 'completed', 'failed', 'abandoned')),
+                   CHECK (execution_status IN ('running', 'completed', 'failed', 'abandoned', 'skipped', 'dispatched')),
   rows_affected    bigint,
   statements_done  integer NOT NULL DEFAULT 0,
   error_message    text,
