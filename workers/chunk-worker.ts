@@ -33,7 +33,8 @@ export function startChunkWorker(deps: StepWorkerDeps): { worker: Worker; stop: 
           enqueueSteps: (steps) => enqueueSteps(queues.steps, config, steps),
         },
         job.data,
-        (progress) => job.updateProgress({ ...progress }),
+        // Progress is for people watching Bull Board; losing it (Redis flushed) must not fail the chunk.
+        (progress) => job.updateProgress({ ...progress }).catch((error) => logger.debug({ err: error }, 'progress not recorded')),
       );
       return { outcome };
     } catch (error) {
