@@ -108,8 +108,9 @@ export async function nextBoundary(
 ): Promise<string[] | null> {
   const params: unknown[] = [size - 1];
   const range = rangePredicate(target, lower, cap, params);
+  // Output columns get their own names: `SELECT id::text ... ORDER BY id` would sort by the text.
   const { rows } = await client.query(
-    `SELECT ${target.keys.map((k) => `${quoteIdent(k.name)}::text`).join(', ')} FROM ${target.table} WHERE ${range}
+    `SELECT ${target.keys.map((k, i) => `${quoteIdent(k.name)}::text AS key_${i}`).join(', ')} FROM ${target.table} WHERE ${range}
       ORDER BY ${keyList(target)} OFFSET $1 LIMIT 1`,
     params,
   );

@@ -180,6 +180,7 @@ async function batchLoop(client: pg.PoolClient, deps: ChunkDeps, ctx: LoopContex
     }
     retries = 0;
     const elapsed = performance.now() - batchStarted;
+    ctx.logger.debug({ size, elapsedMs: Math.round(elapsed * 10) / 10, rowsChanged: result.rowsChanged }, 'sub-batch');
     await progress(null);
     if (result.done) return 'completed';
     lower = result.upper;

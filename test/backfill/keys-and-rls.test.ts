@@ -12,6 +12,8 @@ CREATE TABLE kb.composite (tenant int, code text, val text NOT NULL, PRIMARY KEY
 INSERT INTO kb.composite SELECT g % 10, 'c' || g, 'value ' || g FROM generate_series(1, 5000) g;
 CREATE TABLE kb.textkey (k text PRIMARY KEY, val text NOT NULL);
 INSERT INTO kb.textkey SELECT CASE WHEN g % 3 = 0 THEN 'Émile-' ELSE 'key ' END || g, 'value ' || g FROM generate_series(1, 3000) g;
+CREATE TABLE kb.intkey (id int PRIMARY KEY, val text NOT NULL);
+INSERT INTO kb.intkey SELECT g, 'value ' || g FROM generate_series(1, 2500) g;
 CREATE TABLE kb.nokey (a int, val text);
 INSERT INTO kb.nokey SELECT g, 'value ' || g FROM generate_series(1, 100) g;
 `,
@@ -45,6 +47,7 @@ describe('backfills over composite and text keys', () => {
       TABLES,
       upperBackfill('2025.02.01_000001_composite_upper', 'kb.composite'),
       upperBackfill('2025.02.01_000002_text_upper', 'kb.textkey'),
+      upperBackfill('2025.02.01_000003_int_upper', 'kb.intkey'),
     ]);
     env = { DATABASE_URL: db.url, QUEUE_PREFIX: uniquePrefix('keys'), MIGRATIONS_DIR: dir };
     fleet = new Fleet(env);
@@ -62,9 +65,9 @@ describe('backfills over composite and text keys', () => {
   it('changes every row once, split into several chunks along the whole key', async () => {
     const result = await runCli(['up', '--wait'], env);
     expect(result.code, result.stdout + result.stderr + fleet.logs()).toBe(0);
-    for (const table of ['kb.composite', 'kb.textkey']) {
+    for (const [table, total] of [['kb.composite', 5000], ['kb.textkey', 3000], ['kb.intkey', 2500]] as const) {
       const { rows } = await db.query(`SELECT count(*) FILTER (WHERE val <> upper(val))::int AS left_over, count(*)::int AS total FROM ${table}`);
-      expect(rows[0], table).toEqual({ left_over: 0, total: table === 'kb.composite' ? 5000 : 3000 });
+      expect(rows[0], table).toEqual({ left_over: 0, total });
     }
     const chunks = await db.query<{ migration_id: string; chunks: number; keys: number; changed: number }>(
       `SELECT s.migration_id, count(*)::int AS chunks, sum(c.keys_done)::int AS keys, sum(c.rows_changed)::int AS changed
@@ -73,11 +76,18 @@ describe('backfills over composite and text keys', () => {
     expect(chunks.rows).toEqual([
       { migration_id: '2025.02.01_000001_composite_upper', chunks: 8, keys: 5000, changed: 5000 },
       { migration_id: '2025.02.01_000002_text_upper', chunks: 5, keys: 3000, changed: 3000 },
+      { migration_id: '2025.02.01_000003_int_upper', chunks: 4, keys: 2500, changed: 2500 },
     ]);
+    // Integer keys in numeric order, not text order: chunk 0 ends at 700, not at '1629'.
+    const bounds = await db.query(
+      `SELECT c.upper_bound FROM migration_mgmt.chunks c JOIN migration_mgmt.steps s USING (step_id)
+        WHERE s.migration_id = '2025.02.01_000003_int_upper' ORDER BY c.chunk_no`,
+    );
+    expect(bounds.rows.map((r) => r.upper_bound)).toEqual([['700'], ['1400'], ['2100'], null]);
   });
 
   it('refuses a table without a primary key or declared key, with a clear error', async () => {
-    const noKeyDir = await writeMigrations('nokey', [TABLES, upperBackfill('2025.02.01_000003_nokey_upper', 'kb.nokey')]);
+    const noKeyDir = await writeMigrations('nokey', [TABLES, upperBackfill('2025.02.01_000004_nokey_upper', 'kb.nokey')]);
     try {
       const noKeyEnv = { ...env, MIGRATIONS_DIR: noKeyDir };
       await db.query(`DELETE FROM migration_mgmt.migration_status WHERE migration_id LIKE '2025.02.01_00000%' AND migration_id NOT IN ('2025.02.01_000000_key_tables')`);
