@@ -62,6 +62,14 @@ export const configSchema = z.object({
   GOVERNOR_HEALTH_QUERY: z.string().optional(),
   /** How often each worker re-checks health. */
   GOVERNOR_CHECK_MS: positiveInt(1000),
+  BOARD_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** `off` serves the board without authentication (only behind a trusted proxy). */
+  BOARD_AUTH: z.enum(['on', 'off']).default('on'),
+  BOARD_USER: z.string().min(1).optional(),
+  BOARD_PASSWORD: z.string().min(8, 'at least 8 characters').optional(),
+  /** Alternative to user/password: `Authorization: Bearer <token>`. */
+  BOARD_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+  BOARD_READ_ONLY: z.enum(['true', 'false']).default('false').transform((value) => value === 'true'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Recorded in the audit trail as who did it. */
   ACTOR: z.string().min(1).default(os.userInfo().username),

@@ -21,14 +21,24 @@ export interface ChunkJobData {
   stepId: string;
   chunkId: string;
   migrationId: string;
+  /** For people reading Bull Board: the key range, exclusive lower and inclusive upper bound. */
+  range: string;
 }
+
+const bound = (key: string[] | null, end: string) => (key === null ? end : key.length === 1 ? key[0]! : `(${key.join(', ')})`);
 
 export async function enqueueChunks(queue: Queue, config: Config, chunks: ChunkRow[], migrationId: string): Promise<void> {
   if (chunks.length === 0) return;
   await queue.addBulk(
     chunks.map((chunk) => ({
       name: `chunk:${migrationId}:${chunk.chunk_no}`,
-      data: { runId: chunk.run_id, stepId: String(chunk.step_id), chunkId: String(chunk.chunk_id), migrationId } satisfies ChunkJobData,
+      data: {
+        runId: chunk.run_id,
+        stepId: String(chunk.step_id),
+        chunkId: String(chunk.chunk_id),
+        migrationId,
+        range: `(${bound(chunk.lower_bound, 'start')}, ${bound(chunk.upper_bound, 'end')}]`,
+      } satisfies ChunkJobData,
       opts: { ...stepJobOptions(config), jobId: chunkJobId(chunk.chunk_id, chunk.generation) },
     })),
   );

@@ -1,0 +1,34 @@
+import { Queue } from 'bullmq';
+import { catalogTables } from '../shared/catalog/tables.js';
+import { loadConfig, type Config } from '../shared/config.js';
+import { createPool } from '../shared/db.js';
+import type { MigratorError } from '../shared/errors.js';
+import { QUEUES, createRedis, queueOptions } from '../shared/fleet.js';
+import { createLogger } from '../shared/logger.js';
+import { onShutdown } from '../shared/shutdown.js';
+import { boardCredentials } from './auth.js';
+import { createBoardApp } from './app.js';
+
+let config: Config;
+try {
+  config = loadConfig();
+  boardCredentials(config);
+} catch (error) {
+  process.stderr.write(`error: ${(error as MigratorError).describe?.() ?? (error as Error).message}\n`);
+  process.exit(2);
+}
+const logger = createLogger({ level: config.LOG_LEVEL, name: 'board' });
+const pool = createPool(config.DATABASE_URL, { max: 2, applicationName: 'pgfm-board' });
+const redis = createRedis(config, 'board');
+const queues = Object.values(QUEUES).map((name) => new Queue(name, queueOptions(config, redis)));
+const app = createBoardApp({ config, queues, pool, redis, tables: catalogTables(config.CATALOG_SCHEMA) });
+const server = app.listen(config.BOARD_PORT, () => {
+  logger.info({ port: config.BOARD_PORT, auth: config.BOARD_AUTH, readOnly: config.BOARD_READ_ONLY, prefix: config.QUEUE_PREFIX }, 'board listening');
+});
+
+onShutdown(logger, config.SHUTDOWN_GRACE_MS, async () => {
+  await new Promise((resolve) => server.close(resolve));
+  await Promise.all(queues.map((queue) => queue.close()));
+  await pool.end();
+  redis.disconnect();
+});
