@@ -19,7 +19,7 @@ import type { CommandContext } from './context.js';
 type Action = (ctx: CommandContext, ...args: any[]) => Promise<number>;
 
 /** Builds the `migrate` program; `run` resolves to the exit code. */
-export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) => void; err: (line: string) => void }) {
+export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) => void; err: (line: string) => void; redraw?: (text: string) => void }) {
   let exitCode = 0;
   let debug = false;
   const program = new Command('migrate')
@@ -37,7 +37,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) =
       const logger = createLogger({ level: config.LOG_LEVEL, name: 'migrate' }, pino.destination(2));
       const options = args.at(-2);
       const positional = args.slice(0, -2);
-      exitCode = await action({ config, logger, out: io.out }, ...positional, options);
+      exitCode = await action({ config, logger, out: io.out, redraw: io.redraw }, ...positional, options);
     };
 
   program
@@ -164,6 +164,8 @@ if (isMain) {
   const { run } = buildProgram(process.env, {
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`${line}\n`),
+    // On a terminal, live progress redraws one line; piped output gets plain lines instead.
+    redraw: process.stdout.isTTY ? (text) => process.stdout.write(`\r\x1b[2K${text}`) : undefined,
   });
   process.exitCode = await run(process.argv.slice(2));
 }

@@ -11,6 +11,8 @@ export interface CommandContext {
   config: Config;
   logger: Logger;
   out: (line: string) => void;
+  /** Present when stdout is a terminal: rewrites the current line (live progress). */
+  redraw?: (text: string) => void;
 }
 
 export interface Database {

@@ -5,10 +5,13 @@
  *
  * For N customers it writes max(1, floor(N/1000)) businesses, two users per business,
  * N work orders, floor(N/2) customer_equipment rows and floor(N/2) repair orders. Every value is
- * a pure function of the row's sequence number (ids are md5(prefix || seq)::uuid, everything
- * else is drawn from md5 bytes of the sequence number), so two runs produce identical tables.
+ * a pure function of the row's sequence number (ids are md5(prefix || seq)::uuid with prefixes
+ * b, u, c, w, e, r; everything else comes from hashint8extended(seq, seed)), so two runs produce
+ * identical tables. Heap order is sequence order, hence random with respect to the uuid keys.
  * All rows are produced server-side by INSERT ... SELECT over generate_series, one statement
  * per table, in one transaction after TRUNCATE; then the tables are VACUUM ANALYZEd.
+ * Keys and indexes are dropped for the load and re-created afterwards in the same transaction
+ * (see dropKeysAndIndexes); re-creating the foreign keys validates every reference.
  *
  * hs.customers.phone_primary: 10% NULL, 20% already '+1NNNNNNNNNN', 23% '(NNN) NNN-NNNN',
  * 23% 'NNN.NNN.NNNN', 24% '1-NNN-NNN-NNNN' (70% of the rows need standardizing).
@@ -78,7 +81,7 @@ export function rowCounts(rows: number): RowCounts {
 // an OFFSET 0 subquery, so the planner cannot substitute (and re-evaluate) them per reference.
 // hashint8extended is PostgreSQL's own C hash (the one hash partitioning uses): cheap, and a pure
 // function of its arguments.
-const u8 = (h: string, i: number): string => `((${h}${i >> 3} >> ${(i & 7) * 8}) & 255)`;
+const u8 = (h: string, i: number): string => `((${h}${i >> 3} >> ${(i & 7) * 8}) & 255)::int`;
 const u16 = (h: string, i: number): string => `((${u8(h, i)} << 8) | ${u8(h, i + 1)})`;
 const u32 = (h: string, i: number): string =>
   `((${u8(h, i)}::bigint << 24) | (${u8(h, i + 1)} << 16) | (${u8(h, i + 2)} << 8) | ${u8(h, i + 3)})`;
@@ -174,6 +177,7 @@ function phoneParts(h: string, i: number): { a: string; e: string; l: string } {
   };
 }
 
+/** INSERT for tenant_mgmt.businesses; $1 = number of businesses. */
 export function businessesSql(): string {
   return `
 INSERT INTO tenant_mgmt.businesses (id, name, industry, timezone, created_at, updated_at)
@@ -188,6 +192,7 @@ SELECT ${idOf('b', 'g')},
 FROM (SELECT g, ${stream('a', 100, 4)} FROM generate_series(1, $1::int) AS g OFFSET 0) AS s`;
 }
 
+/** INSERT for user_mgmt.users; $1 = number of users, $2 = number of businesses. */
 export function usersSql(): string {
   // Users 2b-1 (owner) and 2b (technician) belong to business b.
   return `
@@ -203,6 +208,7 @@ FROM (SELECT g, ${stream('a', 200, 2)} FROM generate_series(1, $1::int) AS g OFF
 CROSS JOIN ${BUSINESS_IDS('$2')}`;
 }
 
+/** INSERT for hs.customers; $1 = number of customers, $2 = number of businesses. */
 export function customersSql(): string {
   // a: primary phone and address, b: secondary phone, location, notes, updates, n: name, created_at.
   const p = phoneParts('a', 2);
@@ -260,6 +266,7 @@ function customerOf(h: string): string {
   return `1 + ${u32(h, 0)} % $2::int`;
 }
 
+/** INSERT for hs.work_orders; $1 = rows, $2 = number of customers, $3 = number of businesses. */
 export function workOrdersSql(): string {
   return `
 INSERT INTO hs.work_orders (
@@ -291,6 +298,7 @@ FROM (
 CROSS JOIN ${BUSINESS_IDS('$3')}`;
 }
 
+/** INSERT for hs.customer_equipment; $1 = rows, $2 = number of customers, $3 = number of businesses. */
 export function customerEquipmentSql(): string {
   return `
 INSERT INTO hs.customer_equipment (
@@ -341,6 +349,7 @@ FROM (
 CROSS JOIN ${BUSINESS_IDS('$3')}`;
 }
 
+/** INSERT for auto.repair_orders; $1 = rows, $2 = number of customers, $3 = number of businesses. */
 export function repairOrdersSql(): string {
   return `
 INSERT INTO auto.repair_orders (
@@ -378,6 +387,95 @@ async function timed<T>(log: ((line: string) => void) | undefined, label: string
   return result;
 }
 
+/** A statement that re-creates something dropped for the load. */
+interface Deferred {
+  what: string;
+  sql: string;
+}
+
+/**
+ * Bulk-load preparation, inside the load's transaction and after the TRUNCATE: drops the keys and
+ * indexes of the (now empty) tables so that they are built once from the loaded data (a sort)
+ * instead of by millions of random insertions and per-row foreign-key checks, as pg_restore does.
+ * Returns the statements that re-create them, in order: primary and unique keys, plain indexes,
+ * then foreign keys, whose re-creation validates every reference in one query each. Names and
+ * definitions are unchanged, so the schema is exactly as before.
+ *
+ * Dropped: foreign keys from or to these tables; their primary and unique keys; their plain
+ * indexes. Kept (still maintained row by row): anything with a comment, in a tablespace of its
+ * own, clustered, used as replica identity, or with other dependent objects (a drop that fails
+ * is undone by a savepoint). Triggers are never touched, so e.g. the customer_equipment mirror of
+ * migration 2025.01.31_152000 still sees every row.
+ */
+async function dropKeysAndIndexes(client: pg.ClientBase): Promise<Deferred[]> {
+  const foreignKeys = await client.query<{ tbl: string; name: string; def: string }>(
+    `SELECT c.conrelid::regclass::text AS tbl, quote_ident(c.conname) AS name, pg_get_constraintdef(c.oid) AS def
+     FROM pg_constraint AS c
+     WHERE c.contype = 'f'
+       AND (c.conrelid = ANY ($1::regclass[]) OR c.confrelid = ANY ($1::regclass[]))
+       AND obj_description(c.oid, 'pg_constraint') IS NULL
+     ORDER BY 1, 2`,
+    [GENERATED_TABLES],
+  );
+  const keys = await client.query<{ tbl: string; name: string; def: string }>(
+    `SELECT c.conrelid::regclass::text AS tbl, quote_ident(c.conname) AS name, pg_get_constraintdef(c.oid) AS def
+     FROM pg_constraint AS c
+     JOIN pg_index AS i ON i.indexrelid = c.conindid
+     JOIN pg_class AS ic ON ic.oid = i.indexrelid
+     WHERE c.contype IN ('p', 'u') AND c.conrelid = ANY ($1::regclass[])
+       AND NOT i.indisclustered AND NOT i.indisreplident AND ic.reltablespace = 0
+       AND obj_description(c.oid, 'pg_constraint') IS NULL
+       AND obj_description(i.indexrelid, 'pg_class') IS NULL
+     ORDER BY 1, 2`,
+    [GENERATED_TABLES],
+  );
+  const indexes = await client.query<{ name: string; def: string }>(
+    `SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS def
+     FROM pg_index AS i
+     JOIN pg_class AS ic ON ic.oid = i.indexrelid
+     WHERE i.indrelid = ANY ($1::regclass[])
+       AND NOT i.indisunique AND NOT i.indisprimary AND NOT i.indisexclusion
+       AND NOT i.indisclustered AND NOT i.indisreplident AND i.indisvalid
+       AND ic.reltablespace = 0
+       AND obj_description(i.indexrelid, 'pg_class') IS NULL
+       AND NOT EXISTS (SELECT 1 FROM pg_depend AS d
+                       WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indexrelid)
+     ORDER BY 1`,
+    [GENERATED_TABLES],
+  );
+
+  const dropped = { fks: [] as Deferred[], keys: [] as Deferred[], indexes: [] as Deferred[] };
+  for (const fk of foreignKeys.rows) {
+    if (await dropInSavepoint(client, `ALTER TABLE ${fk.tbl} DROP CONSTRAINT ${fk.name}`)) {
+      dropped.fks.push({ what: `${fk.tbl}.${fk.name}`, sql: `ALTER TABLE ${fk.tbl} ADD CONSTRAINT ${fk.name} ${fk.def}` });
+    }
+  }
+  for (const key of keys.rows) {
+    if (await dropInSavepoint(client, `ALTER TABLE ${key.tbl} DROP CONSTRAINT ${key.name}`)) {
+      dropped.keys.push({ what: `${key.tbl}.${key.name}`, sql: `ALTER TABLE ${key.tbl} ADD CONSTRAINT ${key.name} ${key.def}` });
+    }
+  }
+  for (const index of indexes.rows) {
+    if (await dropInSavepoint(client, `DROP INDEX ${index.name}`)) {
+      dropped.indexes.push({ what: index.name, sql: index.def });
+    }
+  }
+  return [...dropped.keys, ...dropped.indexes, ...dropped.fks];
+}
+
+async function dropInSavepoint(client: pg.ClientBase, sql: string): Promise<boolean> {
+  await client.query('SAVEPOINT generate_data_drop');
+  try {
+    await client.query(sql);
+    await client.query('RELEASE SAVEPOINT generate_data_drop');
+    return true;
+  } catch {
+    await client.query('ROLLBACK TO SAVEPOINT generate_data_drop');
+    await client.query('RELEASE SAVEPOINT generate_data_drop');
+    return false;
+  }
+}
+
 /**
  * Replaces the contents of the base tables with deterministic data for `rows` customers.
  * The TRUNCATE and all INSERTs commit in one transaction; VACUUM ANALYZE follows unless
@@ -410,6 +508,8 @@ export async function generateData(
     await timed(log, `truncated ${GENERATED_TABLES.join(', ')}`, () =>
       client.query(`TRUNCATE ${GENERATED_TABLES.join(', ')} CASCADE`),
     );
+    await client.query(`SET LOCAL maintenance_work_mem = '256MB'`);
+    const deferred = await timed(log, 'dropped keys and indexes for the load', () => dropKeysAndIndexes(client));
     for (const step of steps) {
       const inserted = await timed(log, `inserted ${step.table}`, async () => {
         if (step.params[0] === 0) return 0;
@@ -418,6 +518,9 @@ export async function generateData(
       });
       result.push({ table: step.table, rows: inserted });
     }
+    await timed(log, `re-created ${deferred.length} keys and indexes (foreign keys validated)`, async () => {
+      for (const { sql } of deferred) await client.query(sql);
+    });
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);

@@ -150,7 +150,10 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    TRUNCATE hs.customer_equipment_new;
+    -- DELETE, not TRUNCATE: a TRUNCATE ... CASCADE that reaches this trigger usually truncates
+    -- hs.customer_equipment_new in the same command (it references hs.customers too), and
+    -- TRUNCATE of a table that command is using fails.
+    DELETE FROM hs.customer_equipment_new;
     RETURN NULL;
 END;
 $$;

@@ -140,7 +140,10 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    TRUNCATE hs.customer_equipment_old;
+    -- DELETE, not TRUNCATE: a TRUNCATE ... CASCADE that reaches this trigger usually truncates
+    -- hs.customer_equipment_old in the same command (it references hs.customers too), and
+    -- TRUNCATE of a table that command is using fails.
+    DELETE FROM hs.customer_equipment_old;
     RETURN NULL;
 END;
 $$;

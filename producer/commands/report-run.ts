@@ -32,7 +32,7 @@ export async function reportRun(ctx: CommandContext, db: Database, outcome: Crea
     });
   }
   if (!options.wait) return 0;
-  const final = await followRun(db, runId, options.json ? () => undefined : ctx.out);
+  const final = await followRun(db, runId, options.json ? { line: () => undefined } : { line: ctx.out, redraw: ctx.redraw });
   if (options.json) ctx.out(JSON.stringify({ runId, status: final.status, error: final.error }));
   return final.status === 'completed' ? 0 : EXIT_FAILED;
 }

@@ -1,0 +1,1 @@
+ALTER TABLE hs.customers DROP COLUMN IF EXISTS loyalty_tier;

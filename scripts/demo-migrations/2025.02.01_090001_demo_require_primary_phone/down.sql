@@ -1,0 +1,1 @@
+ALTER TABLE hs.customers ALTER COLUMN phone_primary DROP NOT NULL;
