@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../shared/config.js';
 import { EXIT_BAD_INPUT, EXIT_FAILED, MigratorError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
+import { backupsDropCommand, backupsListCommand } from './commands/backups.js';
 import { cancelCommand } from './commands/cancel.js';
 import { dlqListCommand, dlqPurgeCommand, dlqRetryCommand, dlqShowCommand } from './commands/dlq.js';
 import { downCommand, rollbackCommand } from './commands/down.js';
@@ -126,6 +127,14 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) =
     .option('--type <type>', 'schema | data | index | function | policy | view')
     .addHelpText('after', '\nExample:\n  npm run migrate -- new add_invoice_due_date')
     .action(wrap(newCommand));
+  const backups = program.command('backups').description('the old values kept for rolling backfills back');
+  backups.command('list').description('list backup tables').option('--json', 'machine-readable output').action(wrap(backupsListCommand));
+  backups
+    .command('drop')
+    .description('drop the backups of a completed, verified run (its backfills can no longer be rolled back)')
+    .requiredOption('--run <id>', 'the completed run')
+    .addHelpText('after', '\nExample:\n  npm run migrate -- backups drop --run <run id>')
+    .action(wrap(backupsDropCommand));
   program
     .command('repair')
     .description('accept edits to applied migrations (records their new checksums and who accepted them)')

@@ -62,7 +62,7 @@ export const configSchema = z.object({
   GOVERNOR_HEALTH_QUERY: z.string().optional(),
   /** How often each worker re-checks health. */
   GOVERNOR_CHECK_MS: positiveInt(1000),
-  BOARD_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  BOARD_PORT: z.coerce.number().int().min(1).max(65535).default(3000),
   /** `off` serves the board without authentication (only behind a trusted proxy). */
   BOARD_AUTH: z.enum(['on', 'off']).default('on'),
   BOARD_USER: z.string().min(1).optional(),

@@ -39,7 +39,15 @@ describe('operating a running backfill: pause, resume, cancel, Redis flushed', (
     fixture = await seedFixture([BASE, PHONES], [
       { id: PHONES, file: 'migration.yaml', from: '  batch_target_ms: 200\n', to: '  batch_target_ms: 200\n  max_rows_per_second: 10000\n  chunk_keys: 20000\n  max_parallel_chunks: 2\n' },
     ]);
-    env = { DATABASE_URL: db.url, REDIS_URL: redis.url, QUEUE_PREFIX: uniquePrefix('control'), MIGRATIONS_DIR: fixture.dir };
+    env = {
+      DATABASE_URL: db.url,
+      REDIS_URL: redis.url,
+      QUEUE_PREFIX: uniquePrefix('control'),
+      MIGRATIONS_DIR: fixture.dir,
+      // The operator's own health signal: the table's existence means "not now".
+      GOVERNOR_HEALTH_QUERY: "SELECT to_regclass('public.pause_backfills') IS NULL",
+      GOVERNOR_CHECK_MS: '300',
+    };
     fleet = new Fleet(env);
     fleet.coordinator();
     fleet.worker();
@@ -78,6 +86,13 @@ describe('operating a running backfill: pause, resume, cancel, Redis flushed', (
     expect((await runCli(['resume', '--run', runId], env)).code).toBe(0);
     await waitFor('run to complete', async () => (await runStatus(runId)) === 'completed', 90_000);
     expect((await progress(runId)).keys).toBe(ROWS);
+    // The fleet-wide limit of 10,000 rows/s held over both workers (the pause only lowers the average).
+    const rate = await db.query(
+      `SELECT sum(keys_done) / extract(epoch FROM max(finished_at) - min(started_at)) AS rate FROM migration_mgmt.chunks WHERE run_id = $1`,
+      [runId],
+    );
+    console.log(`backfill rate under max_rows_per_second 10000: ${Math.round(Number(rate.rows[0]?.rate))} keys/s`);
+    expect(Number(rate.rows[0]?.rate)).toBeLessThan(11_500);
   }, 150_000);
 
   it('completes from the catalog checkpoints when Redis is flushed mid-backfill', async () => {
@@ -98,6 +113,26 @@ describe('operating a running backfill: pause, resume, cancel, Redis flushed', (
     const chunks = await db.query(`SELECT sum(keys_done)::int AS keys FROM migration_mgmt.chunks WHERE run_id = $1`, [runId]);
     expect(chunks.rows[0]?.keys).toBe(ROWS);
   }, 200_000);
+
+  it('is paused by the health governor while the health query says no, and resumes by itself', async () => {
+    const previous = (await db.query(`SELECT run_id FROM migration_mgmt.runs WHERE direction = 'up' AND status = 'completed' ORDER BY created_at DESC LIMIT 1`)).rows[0]!.run_id;
+    expect((await runCli(['rollback', '--run', previous, '--wait'], env)).code).toBe(0);
+    const runId = await start();
+    await waitFor('backfill progress', async () => (await progress(runId)).keys > 10_000, 60_000);
+    await db.query('CREATE TABLE public.pause_backfills ()');
+    const throttled = async () =>
+      (await db.query(`SELECT throttle_state FROM migration_mgmt.chunks WHERE run_id = $1 AND status = 'running' AND throttle_state IS NOT NULL`, [runId])).rows;
+    await waitFor('the governor to pause the chunks', async () => (await throttled()).length > 0, 10_000, 100);
+    expect((await throttled())[0]?.throttle_state).toBe('paused: health query returned false');
+    await sleep(1000);
+    const held = (await progress(runId)).keys;
+    await sleep(1500);
+    expect((await progress(runId)).keys).toBe(held);
+    expect(await runStatus(runId)).toBe('running');
+    await db.query('DROP TABLE public.pause_backfills');
+    await waitFor('run to complete', async () => (await runStatus(runId)) === 'completed', 90_000);
+    expect((await progress(runId)).keys).toBe(ROWS);
+  }, 150_000);
 
   it('cancels within one sub-batch', async () => {
     const previous = (await db.query(`SELECT run_id FROM migration_mgmt.runs WHERE direction = 'up' AND status = 'completed' ORDER BY created_at DESC LIMIT 1`)).rows[0]!.run_id;

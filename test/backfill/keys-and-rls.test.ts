@@ -86,6 +86,21 @@ describe('backfills over composite and text keys', () => {
     expect(bounds.rows.map((r) => r.upper_bound)).toEqual([['700'], ['1400'], ['2100'], null]);
   });
 
+  it('lists the backups of old values and drops them only for a completed run, on request', async () => {
+    const list = await runCli(['backups', 'list', '--json'], env);
+    const backups = JSON.parse(list.stdout) as Array<{ table_name: string; run_id: string; migration_id: string }>;
+    expect(backups.map((b) => b.migration_id).sort()).toEqual(['2025.02.01_000001_composite_upper', '2025.02.01_000002_text_upper', '2025.02.01_000003_int_upper']);
+    const saved = await db.query(`SELECT count(*)::int AS n FROM migration_mgmt.${backups[0]!.table_name}`);
+    expect(saved.rows[0]?.n).toBeGreaterThan(0);
+    const dropped = await runCli(['backups', 'drop', '--run', backups[0]!.run_id], { ...env, ACTOR: 'alice' });
+    expect(dropped.code, dropped.stderr).toBe(0);
+    expect((await runCli(['backups', 'list', '--json'], env)).stdout).toBe('[]');
+    const audit = await db.query(`SELECT actor, details FROM migration_mgmt.audit_log WHERE action = 'backups.dropped'`);
+    expect(audit.rows).toEqual([{ actor: 'alice', details: { tables: backups.map((b) => b.table_name).sort() } }]);
+    const refused = await runCli(['backups', 'drop', '--run', '00000000-0000-0000-0000-000000000000'], env);
+    expect(refused.code).toBe(2);
+  });
+
   it('refuses a table without a primary key or declared key, with a clear error', async () => {
     const noKeyDir = await writeMigrations('nokey', [TABLES, upperBackfill('2025.02.01_000004_nokey_upper', 'kb.nokey')]);
     try {

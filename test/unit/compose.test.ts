@@ -20,11 +20,11 @@ interface Service {
 const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service> };
 const scripts = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
 const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
-const fleetServices = ['worker', 'coordinator', 'migrate'];
+const fleetServices = ['worker', 'coordinator', 'board', 'migrate'];
 
 describe('docker-compose.yml (Docker does not run here: checked by reading)', () => {
   it('has the services of the fleet', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(expect.arrayContaining(['postgres', 'redis', 'worker', 'coordinator', 'migrate']));
+    expect(Object.keys(compose.services).sort()).toEqual(expect.arrayContaining(['postgres', 'redis', 'worker', 'coordinator', 'board', 'migrate']));
   });
 
   it('uses PostgreSQL 16+ and Redis 7 with noeviction and persistence, both health-checked', () => {
@@ -46,7 +46,7 @@ describe('docker-compose.yml (Docker does not run here: checked by reading)', ()
       expect(scripts[argv[2]!], `${name}: npm run ${argv[2]}`).toBeDefined();
       expect(service.build, name).toBe('.');
     }
-    for (const script of ['start:worker', 'start:coordinator', 'start:migrate']) {
+    for (const script of ['start:worker', 'start:coordinator', 'start:board', 'start:migrate']) {
       const entry = /^node (dist\/\S+)\.js$/.exec(scripts[script]!)?.[1];
       expect(entry, script).toBeDefined();
       // dist/x.js is compiled from x.ts by `npm run build` in the Dockerfile.
@@ -61,9 +61,19 @@ describe('docker-compose.yml (Docker does not run here: checked by reading)', ()
     for (const name of fleetServices) {
       const environment = compose.services[name]!.environment ?? {};
       for (const key of Object.keys(environment)) expect(known.has(key), `${name}: ${key}`).toBe(true);
-      const resolved = Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, String(v).replace(/\$\{(\w+):-([^}]*)\}/g, '$2')]));
+      // ${VAR:-default} takes its default; ${VAR:?message} must be set by the user: use a sample value.
+      const resolved = Object.fromEntries(
+        Object.entries(environment).map(([k, v]) => [k, String(v).replace(/\$\{(\w+):-([^}]*)\}/g, '$2').replace(/\$\{(\w+):\?[^}]*\}/g, 'a-sample-secret')]),
+      );
       expect(configSchema.safeParse(resolved).success, `${name}: ${JSON.stringify(resolved)}`).toBe(true);
     }
+  });
+
+  it('publishes the board on the port it listens on, with credentials it requires', () => {
+    const board = compose.services['board']!;
+    expect(board.ports).toEqual([`${board.environment!['BOARD_PORT']}:${board.environment!['BOARD_PORT']}`]);
+    expect(board.environment!['BOARD_PASSWORD']).toMatch(/^\$\{BOARD_PASSWORD:\?/);
+    expect(board.healthcheck?.test.join(' ')).toContain('/healthz');
   });
 
   it('scales workers, runs an active and a standby coordinator, and waits for healthy services', () => {
