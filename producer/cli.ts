@@ -44,6 +44,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) =
   program
     .command('init')
     .description('create or upgrade the catalog schema (every command that writes does this too)')
+    .addHelpText('after', '\nExample:\n  npm run migrate -- init')
     .action(wrap(initCommand));
   program
     .command('validate')
@@ -82,22 +83,26 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) =
     .requiredOption('--run <id>', 'the run to undo')
     .option('--wait', 'follow the rollback until it ends')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExample:\n  npm run migrate -- rollback --run 6ad5398e-dc36-4962-9a07-863b5d59f020 --wait')
     .action(wrap(rollbackCommand));
   program
     .command('cancel')
     .description('stop an active run: queued steps are cancelled, a running step finishes')
     .requiredOption('--run <id>', 'the run to stop')
     .option('--reason <text>', 'why, for the audit log')
+    .addHelpText('after', '\nExample:\n  npm run migrate -- cancel --run <run id> --reason "peak traffic"')
     .action(wrap(cancelCommand));
   program
     .command('pause')
     .description('pause a running run: backfill chunks stop after their current sub-batch, no new stage starts')
     .requiredOption('--run <id>', 'the run to pause')
+    .addHelpText('after', '\nExample:\n  npm run migrate -- pause --run <run id>    (then: resume --run <run id>)')
     .action(wrap(pauseCommand));
   program
     .command('resume')
     .description('resume a paused run')
     .requiredOption('--run <id>', 'the run to resume')
+    .addHelpText('after', '\nExample:\n  npm run migrate -- resume --run <run id>')
     .action(wrap(resumeCommand));
   program
     .command('status')
@@ -107,18 +112,30 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) =
     .addHelpText('after', '\nExamples:\n  npm run migrate -- status\n  npm run migrate -- status --run <run id> --json')
     .action(wrap(statusCommand));
   const dlq = program.command('dlq').description('inspect and re-drive jobs that exhausted their retries');
-  dlq.command('list').description('list dead letters').option('--json', 'machine-readable output').action(wrap(dlqListCommand));
-  dlq.command('show').description('show one dead letter').argument('<id>').action(wrap(dlqShowCommand));
+  dlq
+    .command('list')
+    .description('list dead letters')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExample:\n  npm run migrate -- dlq list --json')
+    .action(wrap(dlqListCommand));
+  dlq
+    .command('show')
+    .description('show one dead letter (JSON)')
+    .argument('<id>')
+    .addHelpText('after', '\nExample:\n  npm run migrate -- dlq show dead-step-15-g0')
+    .action(wrap(dlqShowCommand));
   dlq
     .command('retry')
     .description('re-queue the failed step of a failed run under a new job id')
     .argument('<id>')
+    .addHelpText('after', '\nExample:\n  npm run migrate -- dlq retry dead-step-15-g0')
     .action(wrap(dlqRetryCommand));
   dlq
     .command('purge')
     .description('remove one dead letter, or all with --all')
     .argument('[id]')
     .option('--all', 'remove every dead letter')
+    .addHelpText('after', '\nExamples:\n  npm run migrate -- dlq purge dead-step-15-g0\n  npm run migrate -- dlq purge --all')
     .action(wrap(dlqPurgeCommand));
   program
     .command('new')
@@ -128,7 +145,12 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) =
     .addHelpText('after', '\nExample:\n  npm run migrate -- new add_invoice_due_date')
     .action(wrap(newCommand));
   const backups = program.command('backups').description('the old values kept for rolling backfills back');
-  backups.command('list').description('list backup tables').option('--json', 'machine-readable output').action(wrap(backupsListCommand));
+  backups
+    .command('list')
+    .description('list backup tables')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExample:\n  npm run migrate -- backups list')
+    .action(wrap(backupsListCommand));
   backups
     .command('drop')
     .description('drop the backups of a completed, verified run (its backfills can no longer be rolled back)')
@@ -140,6 +162,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) =
     .description('accept edits to applied migrations (records their new checksums and who accepted them)')
     .option('--migration <id>', 'only this migration')
     .option('--reason <text>', 'why, for the audit log')
+    .addHelpText('after', '\nExample:\n  ACTOR=alice npm run migrate -- repair --migration 2025.01.31_143000_add_veterinary_industry --reason "comment fix"')
     .action(wrap(repairCommand));
 
   const run = async (argv: string[]): Promise<number> => {
