@@ -29,7 +29,7 @@ export interface CoordinatorDeps {
  */
 export class Coordinator {
   private leading = false;
-  private eventWorker: Worker | undefined;
+  private eventWorker: { worker: Worker; connection: Redis } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -80,21 +80,26 @@ export class Coordinator {
 
   private startEventWorker(): void {
     const { config, connection, logger } = this.deps;
-    this.eventWorker = new Worker<StepEvent>(
+    const eventConnection = connection.duplicate();
+    eventConnection.on('error', () => undefined);
+    const worker = new Worker<StepEvent>(
       QUEUES.coordinator,
       async (job: Job<StepEvent>) => {
         if (!this.leading) throw new Error('not the active coordinator');
         await this.advance(job.data.runId);
       },
-      workerOptions(config, connection.duplicate(), 1),
+      workerOptions(config, eventConnection, 1),
     );
-    this.eventWorker.on('error', (error) => logger.error({ err: error }, 'coordinator event worker error'));
+    worker.on('error', (error) => logger.error({ err: error }, 'coordinator event worker error'));
+    this.eventWorker = { worker, connection: eventConnection };
   }
 
   private async stopEventWorker(): Promise<void> {
-    const worker = this.eventWorker;
+    const events = this.eventWorker;
     this.eventWorker = undefined;
-    if (worker) await worker.close();
+    if (!events) return;
+    await events.worker.close();
+    events.connection.disconnect();
   }
 
   async stop(): Promise<void> {
