@@ -258,7 +258,15 @@ export async function runBatchLoop(
     logger.debug({ size, elapsedMs: Math.round(elapsed), rowsChanged: result.rowsChanged }, 'sub-batch');
     if (result.done) return total;
     lower = result.upper;
-    const scaled = Math.round(size * (spec.batch_target_ms / Math.max(elapsed, 1)));
-    size = Math.max(1, Math.min(spec.max_batch_size, Math.max(Math.floor(size / 2), Math.min(size * 2, scaled))));
+    size = nextBatchSize(size, elapsed, spec);
   }
+}
+
+/** Fraction of batch_target_ms the adaptive size aims at: batch times vary, and the slow ones must stay under it. */
+const SETPOINT = 2 / 3;
+
+/** The next sub-batch size: scaled towards the target duration, at most halved or doubled per step. */
+export function nextBatchSize(size: number, elapsedMs: number, spec: Pick<BackfillSpec, 'batch_target_ms' | 'max_batch_size'>): number {
+  const scaled = Math.round(size * ((spec.batch_target_ms * SETPOINT) / Math.max(elapsedMs, 1)));
+  return Math.max(1, Math.min(spec.max_batch_size, Math.max(Math.floor(size / 2), Math.min(size * 2, scaled))));
 }

@@ -7,7 +7,7 @@ import type { ChunkJobData } from '../shared/enqueue.js';
 import { backoffDelay } from '../shared/fleet.js';
 import type { Logger } from '../shared/logger.js';
 import { isRetryable } from '../shared/sqlstate.js';
-import { backupTableName, resolveTarget, runForwardBatch } from './backfill.js';
+import { backupTableName, nextBatchSize, resolveTarget, runForwardBatch } from './backfill.js';
 import { readStoredMigration } from './migration-source.js';
 import { advisorySessionUnlock, applyTimeouts, tryAdvisorySessionLock, type Timeouts } from './session.js';
 import type { HealthGovernor, RateLimiter } from './throttle.js';
@@ -184,8 +184,7 @@ async function batchLoop(client: pg.PoolClient, deps: ChunkDeps, ctx: LoopContex
     await progress(null);
     if (result.done) return 'completed';
     lower = result.upper;
-    const scaled = Math.round(size * (spec.batch_target_ms / Math.max(elapsed, 1)));
-    size = Math.max(1, Math.min(spec.max_batch_size, Math.floor(size / 2) > scaled ? Math.floor(size / 2) : Math.min(size * 2, scaled)));
+    size = nextBatchSize(size, elapsed, spec);
   }
 }
 
