@@ -24,10 +24,13 @@ export async function createRun(
   run: NewRun,
   steps: NewStep[],
   audit: { actor: string; action: string; details: Record<string, unknown> },
+  /** Runs only when the run is really created (e.g. registering the definitions it executes). */
+  prepare: () => Promise<void> = async () => undefined,
 ): Promise<CreateOutcome> {
   const active = await findActiveRun(client, t, run.environment);
   if (active) return { kind: 'existing', run: active, same: active.plan_hash === run.planHash };
   if (steps.length === 0) return { kind: 'nothing' };
+  await prepare();
   const runId = await insertRun(client, t, run);
   await insertSteps(client, t, runId, steps);
   const first = (await runSteps(client, t, runId)).filter((step) => step.stage === 0);

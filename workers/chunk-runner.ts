@@ -66,7 +66,14 @@ export async function runChunk(deps: ChunkDeps, data: ChunkJobData, report: (pro
   // One loop per chunk: a duplicate delivery (Redis lost the job while a worker still ran it)
   // finds the lock taken and leaves the chunk to its owner, whose session holds it until it ends.
   const lockKey = `pgfm-chunk:${chunk.chunk_id}`;
-  if (!(await tryAdvisorySessionLock(client, lockKey).catch(() => false))) {
+  let locked: boolean;
+  try {
+    locked = await tryAdvisorySessionLock(client, lockKey);
+  } catch (error) {
+    client.release(true);
+    throw error;
+  }
+  if (!locked) {
     client.release();
     return 'skipped';
   }

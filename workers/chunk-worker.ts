@@ -40,7 +40,7 @@ export function startChunkWorker(deps: StepWorkerDeps): { worker: Worker; stop: 
     } catch (error) {
       const message = (error as Error).message;
       const sqlstate = sqlstateOf(error);
-      const final = (!isRetryable(error) && !stopping) || attempt >= (job.opts.attempts ?? 1);
+      const final = !stopping && (!isRetryable(error) || attempt >= (job.opts.attempts ?? 1));
       logger.warn({ err: error, sqlstate, attempt, final }, 'chunk attempt failed');
       if (!final) throw error;
       await setChunkStatus(pool, t, job.data.chunkId, 'failed', { message, sqlstate });

@@ -52,12 +52,6 @@ export interface RunnerDeps {
 /** `dispatched`: a backfill handed its chunks to the chunk queue; the step stays running. */
 export type StepOutcome = 'applied' | 'already-done' | 'skipped' | 'dispatched';
 
-/** A retryable condition that is not a PostgreSQL error (e.g. another worker holds the migration). */
-export class BusyError extends OperationError {
-  override readonly name = 'BusyError';
-  readonly retryable = true;
-}
-
 const migrationLockKey = (environment: string, migrationId: string) => `pgfm-migration:${environment}:${migrationId}`;
 
 function mayRun(run: RunRow, step: StepRow): boolean {
@@ -76,6 +70,8 @@ export async function runStep(deps: RunnerDeps, data: StepJobData, attempt: numb
   const run = step && (await readRun(pool, t, step.run_id));
   if (!step || !run) throw new OperationError(`step ${data.stepId} is not in the catalog`, { runId: data.runId, migrationId: data.migrationId });
   if (step.status === 'completed' || step.status === 'cancelled' || step.status === 'failed') return 'skipped';
+  // A paused run keeps its steps queued: the coordinator re-drives them after resume.
+  if (run.status === 'paused') return 'skipped';
   if (!mayRun(run, step)) {
     await setStepsStatus(pool, t, [step.step_id], 'cancelled', ['pending', 'queued', 'running']);
     return 'skipped';
@@ -115,6 +111,7 @@ export async function runStep(deps: RunnerDeps, data: StepJobData, attempt: numb
     logger.info('step started');
     const outcome = await execute(client, context);
     if (outcome === 'dispatched') await dispatchedExecution(client, t, executionId);
+    if (outcome === 'skipped') await skipExecution(client, t, executionId, 'another live attempt holds the migration');
     logger.info({ outcome }, 'step finished');
     return outcome;
   } catch (error) {
@@ -254,6 +251,17 @@ async function dropInvalidIndex(client: pg.ClientBase, statement: SqlStatement):
   if (rows[0]) await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${quoteIdent(rows[0].schema)}.${quoteIdent(index.name)}`);
 }
 
+async function validIndexExists(client: pg.ClientBase, statement: SqlStatement): Promise<boolean> {
+  const index = statement.concurrentIndex;
+  if (!index) return false;
+  const { rows } = await client.query(
+    `SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_index i ON i.indexrelid = c.oid
+      WHERE n.nspname = COALESCE($1, current_schema()) AND c.relname = $2 AND i.indisvalid`,
+    [index.schema, index.name],
+  );
+  return rows.length > 0;
+}
+
 /**
  * Statements that cannot share a transaction run one by one; progress is recorded after
  * each, so a redelivered job continues where the last attempt stopped. A session-level
@@ -263,9 +271,9 @@ async function statementByStatementStep(client: pg.PoolClient, ctx: ExecutionCon
   const { deps, step, migration } = ctx;
   const t = deps.tables;
   const key = migrationLockKey(ctx.run.environment, migration.migrationId);
-  if (!(await tryAdvisorySessionLock(client, key))) {
-    throw new BusyError(`another worker is running migration ${migration.migrationId}`, { migrationId: migration.migrationId });
-  }
+  // Another live session owns the migration (a duplicate delivery): leave it to the owner; if
+  // the owner dies, reconciliation sends the step out again.
+  if (!(await tryAdvisorySessionLock(client, key))) return 'skipped';
   try {
     if (alreadyDone(ctx, await currentStatus(client, ctx))) return await markAlreadyDone(client, ctx);
     await applyTimeouts(client, ctx.timeouts, false);
@@ -280,6 +288,11 @@ async function statementByStatementStep(client: pg.PoolClient, ctx: ExecutionCon
           await setStatementsDone(client, t, step.step_id, index + 1);
         });
       } else {
+        if (ctx.step.attempts > 0 && (await validIndexExists(client, statement))) {
+          // An earlier attempt built it and died before recording that: nothing left to do.
+          await setStatementsDone(client, t, step.step_id, index + 1);
+          continue;
+        }
         await dropInvalidIndex(client, statement);
         try {
           await client.query(statement.text);
@@ -331,9 +344,9 @@ async function backfillUp(client: pg.PoolClient, ctx: ExecutionContext): Promise
   const t = deps.tables;
   const spec = migration.meta.backfill!;
   const key = migrationLockKey(ctx.run.environment, migration.migrationId);
-  if (!(await tryAdvisorySessionLock(client, key))) {
-    throw new BusyError(`another worker is running migration ${migration.migrationId}`, { migrationId: migration.migrationId });
-  }
+  // Another live session owns the migration (a duplicate delivery): leave it to the owner; if
+  // the owner dies, reconciliation sends the step out again.
+  if (!(await tryAdvisorySessionLock(client, key))) return 'skipped';
   try {
     if (alreadyDone(ctx, await currentStatus(client, ctx))) return await markAlreadyDone(client, ctx);
     const progress = await readCheckpoint(client, ctx);
@@ -360,6 +373,11 @@ async function backfillUp(client: pg.PoolClient, ctx: ExecutionContext): Promise
       ctx.logger.info({ chunks: ranges.length, keys: ranges.reduce((sum, r) => sum + r.keys, 0) }, 'backfill split into chunks');
       chunks = await stepChunks(client, t, step.step_id);
     }
+    // Chunks a dead-letter retry put back in line (and any slot freed by a crash) are handed out again.
+    if (chunks.some((chunk) => chunk.status === 'pending')) {
+      await queueMoreChunks(client, t, step.step_id, spec.max_parallel_chunks);
+      chunks = await stepChunks(client, t, step.step_id);
+    }
     const failed = chunks.find((chunk) => chunk.status === 'failed');
     if (failed) throw new OperationError(`chunk ${failed.chunk_no} failed: ${failed.last_error}`, { migrationId: migration.migrationId, sqlstate: failed.last_sqlstate ?? undefined });
     if (!chunks.every((chunk) => chunk.status === 'completed')) {
@@ -383,9 +401,9 @@ async function backfillDown(client: pg.PoolClient, ctx: ExecutionContext): Promi
   const { deps, migration } = ctx;
   const t = deps.tables;
   const key = migrationLockKey(ctx.run.environment, migration.migrationId);
-  if (!(await tryAdvisorySessionLock(client, key))) {
-    throw new BusyError(`another worker is running migration ${migration.migrationId}`, { migrationId: migration.migrationId });
-  }
+  // Another live session owns the migration (a duplicate delivery): leave it to the owner; if
+  // the owner dies, reconciliation sends the step out again.
+  if (!(await tryAdvisorySessionLock(client, key))) return 'skipped';
   try {
     const status = await currentStatus(client, ctx);
     if (alreadyDone(ctx, status)) return await markAlreadyDone(client, ctx);

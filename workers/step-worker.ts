@@ -11,7 +11,7 @@ import { QUEUES, workerOptions } from '../shared/fleet.js';
 import type { Logger } from '../shared/logger.js';
 import { isRetryable, sqlstateOf } from '../shared/sqlstate.js';
 import { failStep } from './fail-step.js';
-import { BusyError, runStep, type StepJobData } from './step-runner.js';
+import { runStep, type StepJobData } from './step-runner.js';
 
 export interface StepWorkerDeps {
   config: Config;
@@ -45,10 +45,10 @@ export function startStepWorker(deps: StepWorkerDeps): { worker: Worker; stoppin
     } catch (error) {
       const message = (error as Error).message;
       const sqlstate = sqlstateOf(error);
-      const retryable = (isRetryable(error) || error instanceof BusyError) && !stopping;
-      const final = !retryable || attempt >= (job.opts.attempts ?? 1);
+      const retryable = isRetryable(error);
+      // While shutting down, an interrupted attempt is never final: the job goes back for another worker.
+      const final = !stopping && (!retryable || attempt >= (job.opts.attempts ?? 1));
       logger.warn({ err: error, sqlstate, attempt, retryable, final }, 'step attempt failed');
-      if (stopping && !final) throw error;
       await recordStepError(pool, t, job.data.stepId, { message, sqlstate });
       if (!final) throw error;
       await failStep(deps, job.data, { sourceQueue: QUEUES.steps, jobId: String(job.id), attemptsMade: attempt }, { message, sqlstate });

@@ -58,8 +58,17 @@ export async function dlqRetryCommand(ctx: CommandContext, id: string): Promise<
         if (run.status !== 'failed') {
           throw new OperationError(`run ${run.run_id} is ${run.status}; only a failed run can be re-driven (start a new one with up)`, { runId: run.run_id });
         }
+        const hasDownSteps = (await client.query(`SELECT 1 FROM ${db.tables.steps} WHERE run_id = $1 AND direction = 'down' LIMIT 1`, [run.run_id])).rows.length > 0;
+        if (letter.direction === 'up' && hasDownSteps) {
+          throw new OperationError(`run ${run.run_id} already started rolling back; only its failed down steps can be retried`, { runId: run.run_id });
+        }
         const { rows } = await client.query(
           `UPDATE ${db.tables.steps} SET status = 'queued', generation = generation + 1, finished_at = NULL WHERE step_id = $1 AND status = 'failed' RETURNING step_id`,
+          [letter.stepId],
+        );
+        // A backfill goes on from its chunks' checkpoints: failed and stopped chunks get back in line.
+        await client.query(
+          `UPDATE ${db.tables.chunks} SET status = 'pending', generation = generation + 1 WHERE step_id = $1 AND status IN ('failed', 'cancelled', 'paused')`,
           [letter.stepId],
         );
         if (rows.length === 0) throw new OperationError(`step ${letter.stepId} is not failed any more`, { runId: run.run_id });

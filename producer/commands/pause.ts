@@ -39,7 +39,7 @@ async function setStatus(ctx: CommandContext, runId: string, from: 'running' | '
       const requeued = new Map<string, ChunkRow[]>();
       if (to === 'running') {
         const { rows } = await client.query<ChunkRow & { migration_id: string }>(
-          `UPDATE ${db.tables.chunks} c SET status = 'queued' FROM ${db.tables.steps} s
+          `UPDATE ${db.tables.chunks} c SET status = 'queued', generation = c.generation + 1 FROM ${db.tables.steps} s
             WHERE c.step_id = s.step_id AND c.run_id = $1 AND c.status = 'paused' RETURNING c.*, s.migration_id`,
           [runId],
         );

@@ -29,7 +29,6 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
       const steps = plan.stages.flat();
       const byId = new Map(definitions.migrations.map((m) => [m.id, m]));
       const set = definitions.sets.find((s) => s.id === options.set);
-      if (steps.length > 0) await registerDefinitions(client, db.tables, definitions);
       return createRun(
         client,
         db.tables,
@@ -46,6 +45,7 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
         },
         steps.map((step) => ({ migrationId: step.migrationId, direction: 'up', stage: step.stage, kind: step.kind, checksum: byId.get(step.migrationId)!.checksum })),
         { actor: config.ACTOR, action: 'run.created', details: { migrations: steps.length, stages: plan.stages.length, target: options.to ?? null, set: options.set ?? null } },
+        () => registerDefinitions(client, db.tables, definitions),
       );
     });
     return reportRun(ctx, db, outcome, options);

@@ -100,11 +100,12 @@ export async function recordChunkBatch(
   );
 }
 
+/** Finished chunks stay finished: a late duplicate cannot reopen one. */
 export async function setChunkStatus(db: Queryable, t: Tables, chunkId: string, status: ChunkStatus, error?: { message: string; sqlstate?: string }): Promise<void> {
   await db.query(
     `UPDATE ${t.chunks} SET status = $2, finished_at = CASE WHEN $2 IN ('completed', 'failed', 'cancelled') THEN clock_timestamp() END,
        last_error = COALESCE($3, last_error), last_sqlstate = COALESCE($4, last_sqlstate)
-     WHERE chunk_id = $1`,
+     WHERE chunk_id = $1 AND status NOT IN ('completed', 'failed', 'cancelled')`,
     [chunkId, status, error?.message ?? null, error?.sqlstate ?? null],
   );
 }

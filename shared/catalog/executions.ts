@@ -67,11 +67,11 @@ export async function abandonRunningExecutions(db: Queryable, t: Tables, stepId:
 }
 
 /** A redelivered attempt that found the work already done records that, not a second success. */
-export async function skipExecution(db: Queryable, t: Tables, executionId: string): Promise<void> {
+export async function skipExecution(db: Queryable, t: Tables, executionId: string, reason = 'already applied by another attempt'): Promise<void> {
   await db.query(
     `UPDATE ${t.migration_executions} SET execution_status = 'skipped', completed_at = clock_timestamp(), rows_affected = 0,
-       error_message = 'already applied by another attempt' WHERE execution_id = $1`,
-    [executionId],
+       error_message = $2 WHERE execution_id = $1`,
+    [executionId, reason],
   );
 }
 
