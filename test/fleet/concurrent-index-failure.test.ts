@@ -40,14 +40,15 @@ describe('CREATE UNIQUE INDEX CONCURRENTLY over duplicate values', () => {
     await fx?.stop();
   });
 
-  it('fails the run (up --wait exits 1) and rolls back what the failed non-transactional step may have left', async () => {
+  it('fails the run (up --wait exits 1); the failed statement changed nothing, so nothing is rolled back', async () => {
     expect(upCode, upOutput + fx.fleet.logs()).toBe(1);
     expect(runId).toMatch(/^[0-9a-f-]{36}$/);
     const { rows } = await fx.db.query(`SELECT status, error_code FROM migration_mgmt.runs WHERE run_id = $1`, [runId]);
-    // auto_rollback is on by default; a failed non-transactional step counts as possibly applied, so its down.sql runs.
+    // auto_rollback is on by default; the step failed on its first (and only) statement, whose
+    // INVALID index was dropped, so it has nothing to undo: no down step runs against it.
     expect(rows).toEqual([{ status: 'rolled_back', error_code: '23505' }]);
     const { rows: down } = await fx.db.query(`SELECT status FROM migration_mgmt.steps WHERE run_id = $1 AND direction = 'down'`, [runId]);
-    expect(down).toEqual([{ status: 'completed' }]);
+    expect(down).toEqual([]);
   });
 
   it('leaves no INVALID index behind', async () => {
@@ -83,6 +84,6 @@ describe('CREATE UNIQUE INDEX CONCURRENTLY over duplicate values', () => {
     );
     expect(rows).toEqual([{ attempt: 1, execution_status: 'failed', error_code: '23505' }]);
     const { rows: status } = await fx.db.query(`SELECT status FROM migration_mgmt.migration_status WHERE migration_id = $1`, [INDEX]);
-    expect(status).toEqual([{ status: 'rolled_back' }]);
+    expect(status).toEqual([{ status: 'failed' }]);
   });
 });
