@@ -33,7 +33,7 @@ export async function reconcileJobs(pool: pg.Pool, t: Tables, queues: FleetQueue
       if (step.status !== 'queued' && step.status !== 'running') continue;
       const stepChunkRows = step.kind === 'backfill' && step.direction === 'up' ? await stepChunks(pool, t, step.step_id) : [];
       if (stepChunkRows.length > 0 && !stepChunkRows.every((chunk) => chunk.status === 'completed')) {
-        const missing = await reconcileChunks(pool, t, queues.chunks, step, stepChunkRows);
+        const missing = await reconcileChunks(pool, t, queues.chunks, step);
         if (missing.length > 0) chunks.set(step.migration_id, missing);
         continue;
       }
@@ -59,7 +59,7 @@ export async function reconcileJobs(pool: pg.Pool, t: Tables, queues: FleetQueue
   return total;
 }
 
-async function reconcileChunks(pool: pg.Pool, t: Tables, queue: Queue, step: StepRow, chunks: ChunkRow[]): Promise<ChunkRow[]> {
+async function reconcileChunks(pool: pg.Pool, t: Tables, queue: Queue, step: StepRow): Promise<ChunkRow[]> {
   const { rows } = await pool.query<{ max_parallel: number | null }>(
     `SELECT (definition #>> '{backfill,max_parallel_chunks}')::int AS max_parallel FROM ${t.migrations} WHERE migration_id = $1`,
     [step.migration_id],

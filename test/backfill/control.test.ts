@@ -1,13 +1,11 @@
-import pg from 'pg';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateData } from '../../scripts/generate-data.js';
 import { runCli } from '../helpers/cli.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import type { TestDatabase } from '../helpers/database.js';
 import { RestartableRedis } from '../helpers/fixtures.js';
-import { Fleet, uniquePrefix } from '../helpers/fleet.js';
+import type { Fleet } from '../helpers/fleet.js';
 import { sleep, waitFor } from '../helpers/processes.js';
-import { BASE, PHONES, seedFixture } from '../helpers/seed-fixture.js';
+import { BASE, PHONES, startSeedFleet } from '../helpers/seed-fixture.js';
 
 const ROWS = 100_000;
 
@@ -16,7 +14,7 @@ describe('operating a running backfill: pause, resume, cancel, Redis flushed', (
   let redis: RestartableRedis;
   let fleet: Fleet;
   let env: Record<string, string>;
-  let fixture: Awaited<ReturnType<typeof seedFixture>>;
+  let stop: () => Promise<void>;
 
   const progress = async (runId: string) => {
     const { rows } = await db.query<{ keys: number; running: number; statuses: string[] }>(
@@ -34,35 +32,26 @@ describe('operating a running backfill: pause, resume, cancel, Redis flushed', (
   };
 
   beforeAll(async () => {
-    db = await createTestDatabase('backfill_control');
     redis = await RestartableRedis.start();
-    fixture = await seedFixture([BASE, PHONES], [
-      { id: PHONES, file: 'migration.yaml', from: '  batch_target_ms: 200\n', to: '  batch_target_ms: 200\n  max_rows_per_second: 10000\n  chunk_keys: 20000\n  max_parallel_chunks: 2\n' },
-    ]);
-    env = {
-      DATABASE_URL: db.url,
-      REDIS_URL: redis.url,
-      QUEUE_PREFIX: uniquePrefix('control'),
-      MIGRATIONS_DIR: fixture.dir,
-      // The operator's own health signal: the table's existence means "not now".
-      GOVERNOR_HEALTH_QUERY: "SELECT to_regclass('public.pause_backfills') IS NULL",
-      GOVERNOR_CHECK_MS: '300',
-    };
-    fleet = new Fleet(env);
-    fleet.coordinator();
-    fleet.worker();
-    fleet.worker();
-    expect((await runCli(['up', '--to', BASE, '--wait'], env)).code).toBe(0);
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    await generateData(client, ROWS).finally(() => client.end());
+    ({ db, fleet, env, stop } = await startSeedFleet({
+      label: 'backfill_control',
+      ids: [BASE, PHONES],
+      edits: [
+        { id: PHONES, file: 'migration.yaml', from: '  batch_target_ms: 200\n', to: '  batch_target_ms: 200\n  max_rows_per_second: 10000\n  chunk_keys: 20000\n  max_parallel_chunks: 2\n' },
+      ],
+      rows: ROWS,
+      env: {
+        REDIS_URL: redis.url,
+        // The operator's own health signal: the table's existence means "not now".
+        GOVERNOR_HEALTH_QUERY: "SELECT to_regclass('public.pause_backfills') IS NULL",
+        GOVERNOR_CHECK_MS: '300',
+      },
+    }));
   });
 
   afterAll(async () => {
-    await fleet?.stop();
+    await stop?.();
     await redis?.stop();
-    await db?.drop();
-    await fixture?.remove();
   });
 
   it('pauses within one sub-batch, shows progress, and resumes to completion', async () => {

@@ -1,11 +1,9 @@
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateData } from '../../scripts/generate-data.js';
 import { runCli } from '../helpers/cli.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { Fleet, uniquePrefix } from '../helpers/fleet.js';
+import type { TestDatabase } from '../helpers/database.js';
+import type { Fleet } from '../helpers/fleet.js';
 import { sleep } from '../helpers/processes.js';
-import { BASE, PHONES, seedFixture } from '../helpers/seed-fixture.js';
+import { BASE, PHONES, startSeedFleet } from '../helpers/seed-fixture.js';
 
 const ROWS = 200_000;
 const WHERE = `(phone_primary !~ '^\\+\\d+$' AND hs.standardize_phone_number(phone_primary) <> phone_primary)
@@ -17,34 +15,25 @@ describe('phone backfill across 3 workers while workers are SIGKILLed', () => {
   let db: TestDatabase;
   let fleet: Fleet;
   let env: Record<string, string>;
-  let fixture: Awaited<ReturnType<typeof seedFixture>>;
+  let stop: () => Promise<void>;
   let runId: string;
 
   beforeAll(async () => {
-    db = await createTestDatabase('phone_crash');
-    // Throttled so the backfill lasts long enough to be killed at least ten times.
-    fixture = await seedFixture([BASE, PHONES], [
-      { id: PHONES, file: 'migration.yaml', from: '  batch_target_ms: 200\n', to: '  batch_target_ms: 200\n  max_rows_per_second: 8000\n  chunk_keys: 25000\n  max_parallel_chunks: 4\n' },
-    ]);
-    env = { DATABASE_URL: db.url, QUEUE_PREFIX: uniquePrefix('phones'), MIGRATIONS_DIR: fixture.dir, WORKER_CONCURRENCY: '2' };
-    fleet = new Fleet(env);
-    fleet.coordinator();
-    for (let i = 0; i < 3; i++) fleet.worker();
-    expect((await runCli(['up', '--to', BASE, '--wait'], env)).code).toBe(0);
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    try {
-      await generateData(client, ROWS);
-      await client.query('CREATE TABLE public.before AS SELECT * FROM hs.customers');
-    } finally {
-      await client.end();
-    }
+    ({ db, fleet, env, stop } = await startSeedFleet({
+      label: 'phone_crash',
+      ids: [BASE, PHONES],
+      // Throttled so the backfill lasts long enough to be killed at least ten times.
+      edits: [
+        { id: PHONES, file: 'migration.yaml', from: '  batch_target_ms: 200\n', to: '  batch_target_ms: 200\n  max_rows_per_second: 8000\n  chunk_keys: 25000\n  max_parallel_chunks: 4\n' },
+      ],
+      workers: 3,
+      rows: ROWS,
+    }));
+    await db.query('CREATE TABLE public.before AS SELECT * FROM hs.customers');
   });
 
   afterAll(async () => {
-    await fleet?.stop();
-    await db?.drop();
-    await fixture?.remove();
+    await stop?.();
   });
 
   it('ends with exactly the table one plain UPDATE gives, and a backup of exactly the changed rows', async () => {

@@ -1,10 +1,9 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateData } from '../../scripts/generate-data.js';
 import { runCli } from '../helpers/cli.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { Fleet, uniquePrefix } from '../helpers/fleet.js';
-import { BASE, seedFixture } from '../helpers/seed-fixture.js';
+import type { TestDatabase } from '../helpers/database.js';
+import type { Fleet } from '../helpers/fleet.js';
+import { BASE, startSeedFleet } from '../helpers/seed-fixture.js';
 
 const NEW_TABLE = '2025.01.31_152000_customer_equipment_new_table';
 const COPY = '2025.01.31_152001_customer_equipment_copy';
@@ -53,29 +52,22 @@ describe('customer_equipment replacement with concurrent writers', () => {
   let db: TestDatabase;
   let fleet: Fleet;
   let env: Record<string, string>;
-  let fixture: Awaited<ReturnType<typeof seedFixture>>;
+  let stop: () => Promise<void>;
 
   beforeAll(async () => {
-    db = await createTestDatabase('replacement');
-    // Throttled so the copy lasts a few seconds while the writers run.
-    fixture = await seedFixture([BASE, NEW_TABLE, COPY, SWAP], [
-      { id: COPY, file: 'migration.yaml', from: '  batch_target_ms: 200\n', to: '  batch_target_ms: 200\n  max_rows_per_second: 2000\n  chunk_keys: 2500\n  max_parallel_chunks: 2\n  initial_batch_size: 200\n' },
-    ]);
-    env = { DATABASE_URL: db.url, QUEUE_PREFIX: uniquePrefix('replace'), MIGRATIONS_DIR: fixture.dir };
-    fleet = new Fleet(env);
-    fleet.coordinator();
-    fleet.worker();
-    fleet.worker();
-    expect((await runCli(['up', '--to', BASE, '--wait'], env)).code).toBe(0);
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    await generateData(client, CUSTOMERS).finally(() => client.end());
+    ({ db, fleet, env, stop } = await startSeedFleet({
+      label: 'replacement',
+      ids: [BASE, NEW_TABLE, COPY, SWAP],
+      // Throttled so the copy lasts a few seconds while the writers run.
+      edits: [
+        { id: COPY, file: 'migration.yaml', from: '  batch_target_ms: 200\n', to: '  batch_target_ms: 200\n  max_rows_per_second: 2000\n  chunk_keys: 2500\n  max_parallel_chunks: 2\n  initial_batch_size: 200\n' },
+      ],
+      rows: CUSTOMERS,
+    }));
   });
 
   afterAll(async () => {
-    await fleet?.stop();
-    await db?.drop();
-    await fixture?.remove();
+    await stop?.();
   });
 
   it('loses no write: after the swap the new table equals the old one row for row', async () => {

@@ -101,7 +101,7 @@ describe('the fleet Redis flushed mid-run', () => {
   });
 
   it('completes the run from the catalog: the coordinator re-enqueues the lost jobs', { timeout: 60_000 }, async () => {
-    const { db, env, fleet } = setup;
+    const { db, env } = setup;
     const started = performance.now();
     const runId = await startRun(env);
     await waitForOutagePoint(db, runId);
