@@ -375,7 +375,7 @@ async function backfillUp(client: pg.PoolClient, ctx: ExecutionContext): Promise
     }
     // Chunks a dead-letter retry put back in line (and any slot freed by a crash) are handed out again.
     if (chunks.some((chunk) => chunk.status === 'pending')) {
-      await queueMoreChunks(client, t, step.step_id, spec.max_parallel_chunks);
+      await inTx(client, () => queueMoreChunks(client, t, step.step_id, spec.max_parallel_chunks));
       chunks = await stepChunks(client, t, step.step_id);
     }
     const failed = chunks.find((chunk) => chunk.status === 'failed');

@@ -1,4 +1,5 @@
-import type { Queryable } from '../db.js';
+import type pg from 'pg';
+import { inTransaction, type Queryable } from '../db.js';
 import type { Tables } from './tables.js';
 
 export type ChunkStatus = 'pending' | 'queued' | 'running' | 'completed' | 'failed' | 'paused' | 'cancelled';
@@ -63,7 +64,11 @@ export async function readChunk(db: Queryable, t: Tables, chunkId: string): Prom
  * Queues up to `limit` more chunks of a step so that at most `limit` are queued or running:
  * the step's parallelism bound holds by construction, whatever the number of workers.
  */
-export async function queueMoreChunks(db: Queryable, t: Tables, stepId: string, limit: number): Promise<ChunkRow[]> {
+export async function queueMoreChunks(db: pg.Pool | pg.ClientBase, t: Tables, stepId: string, limit: number): Promise<ChunkRow[]> {
+  if ('totalCount' in db) return inTransaction(db, (client) => queueMoreChunks(client, t, stepId, limit));
+  // Serialized per step (the caller's transaction holds the step row), so two chunks finishing
+  // at the same instant cannot both hand out the last free slot.
+  await db.query(`SELECT 1 FROM ${t.steps} WHERE step_id = $1 FOR UPDATE`, [stepId]);
   const { rows } = await db.query<ChunkRow>(
     `WITH busy AS (SELECT count(*) AS n FROM ${t.chunks} WHERE step_id = $1 AND status IN ('queued', 'running'))
      UPDATE ${t.chunks} SET status = 'queued' WHERE chunk_id IN (
