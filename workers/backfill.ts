@@ -174,7 +174,6 @@ export async function runForwardBatch(
   const done = boundary === null || (cap !== null && boundary.every((value, i) => value === cap[i]));
   const params: unknown[] = [];
   const range = rangePredicate(target, lower, upper, params);
-  let sql: string;
   if (spec.batch_sql !== undefined) {
     if (target.keys.length > 1) throw new OperationError(`batch_sql needs a single-column key; ${target.table} has ${target.keys.length}`);
     const result = await client.query(spec.batch_sql, [lower?.[0] ?? null, upper?.[0] ?? null]);
@@ -182,16 +181,11 @@ export async function runForwardBatch(
   }
   const assignments = Object.entries(spec.set!).map(([column, expression]) => `${quoteIdent(column)} = (${expression})`).join(', ');
   const filter = spec.where ? `AND (${spec.where})` : '';
-  const keys = keyList(target);
   if (backupTable) {
-    const saved = [...target.keys, ...target.columns].map((c) => quoteIdent(c.name)).join(', ');
-    sql = `WITH src AS (SELECT ${saved} FROM ${target.table} WHERE ${range} ${filter} FOR UPDATE),
-             saved AS (INSERT INTO ${backupTable} (${saved}) SELECT ${saved} FROM src ON CONFLICT DO NOTHING)
-           UPDATE ${target.table} SET ${assignments} WHERE (${keys}) IN (SELECT ${keys} FROM src)`;
-  } else {
-    sql = `UPDATE ${target.table} SET ${assignments} WHERE ${range} ${filter}`;
+    const rowsChanged = await updateWithBackup(client, target, backupTable, assignments, `${range} ${filter}`, params);
+    return { rowsChanged, upper, done };
   }
-  const result = await client.query(sql, params);
+  const result = await client.query(`UPDATE ${target.table} SET ${assignments} WHERE ${range} ${filter}`, params);
   return { rowsChanged: result.rowCount ?? 0, upper, done };
 }
 
@@ -269,4 +263,52 @@ const SETPOINT = 2 / 3;
 export function nextBatchSize(size: number, elapsedMs: number, spec: Pick<BackfillSpec, 'batch_target_ms' | 'max_batch_size'>): number {
   const scaled = Math.round(size * ((spec.batch_target_ms * SETPOINT) / Math.max(elapsedMs, 1)));
   return Math.max(1, Math.min(spec.max_batch_size, Math.max(Math.floor(size / 2), Math.min(size * 2, scaled))));
+}
+
+/**
+ * Changes the rows matching `predicate` and saves their old values, in one pass where it can:
+ * a snapshot of the rows (with their version: ctid and xmin) drives an UPDATE that only touches
+ * a row still in that version, returning the snapshot's values as the old ones. A row a concurrent transaction
+ * changed in between is left out by that test and redone under a row lock (FOR UPDATE), so the
+ * saved value is always the one actually overwritten. Runs in the caller's transaction.
+ */
+async function updateWithBackup(
+  client: pg.ClientBase,
+  target: BackfillTarget,
+  backupTable: string,
+  assignments: string,
+  predicate: string,
+  params: unknown[],
+): Promise<number> {
+  const savedColumns = [...target.keys, ...target.columns];
+  const saved = savedColumns.map((c) => quoteIdent(c.name)).join(', ');
+  // The snapshot's columns get names of their own, so `set` expressions still mean the table's columns.
+  const alias = (i: number) => quoteIdent(`pgfm_${i}`);
+  const snapshot = savedColumns.map((c, i) => `${quoteIdent(c.name)} AS ${alias(i)}`).join(', ');
+  const keyAliases = target.keys.map((_, i) => `${alias(i)}`).join(', ');
+  const { rows } = await client.query<{ changed: number; missed: string[][] | null }>(
+    // Joined on the row version (ctid, xmin): a nested loop of TID lookups, and a row updated
+    // meanwhile no longer matches (EvalPlanQual rechecks the new version, whose ctid differs).
+    `WITH o AS MATERIALIZED (SELECT ctid AS pgfm_ctid, xmin AS pgfm_xmin, ${snapshot} FROM ${target.table} WHERE ${predicate}),
+          upd AS (UPDATE ${target.table} SET ${assignments} FROM o
+                   WHERE ${target.table}.ctid = o.pgfm_ctid AND ${target.table}.xmin = o.pgfm_xmin
+                  RETURNING ${savedColumns.map((_, i) => `o.${alias(i)}`).join(', ')}),
+          kept AS (INSERT INTO ${backupTable} (${saved}) SELECT * FROM upd ON CONFLICT DO NOTHING)
+     SELECT (SELECT count(*) FROM upd)::int AS changed,
+            (SELECT json_agg(json_build_array(${target.keys.map((_, i) => `m.${alias(i)}::text`).join(', ')}))
+               FROM (SELECT ${keyAliases} FROM o EXCEPT SELECT ${keyAliases} FROM upd) m) AS missed`,
+    params,
+  );
+  const { changed, missed } = rows[0]!;
+  if (!missed || missed.length === 0) return changed;
+  // The few rows changed concurrently: lock them, read what they hold now, save it, change them.
+  const keyParams = target.keys.map((k, i) => `$${params.length + i + 1}::${k.type}[]`).join(', ');
+  const redo = await client.query(
+    `WITH src AS (SELECT ${saved} FROM ${target.table}
+                   WHERE (${keyList(target)}) IN (SELECT * FROM unnest(${keyParams})) AND ${predicate} FOR UPDATE),
+          kept AS (INSERT INTO ${backupTable} (${saved}) SELECT ${saved} FROM src ON CONFLICT DO NOTHING)
+     UPDATE ${target.table} SET ${assignments} WHERE (${keyList(target)}) IN (SELECT ${keyList(target)} FROM src)`,
+    [...params, ...target.keys.map((_, i) => missed.map((key) => key[i]))],
+  );
+  return changed + (redo.rowCount ?? 0);
 }
