@@ -35,7 +35,7 @@ export async function resolveTarget(client: pg.ClientBase, spec: BackfillSpec, m
     );
     if (!rows[0]?.bypass) {
       throw new OperationError(
-        `${spec.table} has ${relation.force ? 'FORCE ' : ''}ROW LEVEL SECURITY and role ${'"'}${await currentUser(client)}${'"'} does not bypass it: ` +
+        `${spec.table} has ${relation.force ? 'FORCE ' : ''}ROW LEVEL SECURITY and role "${await currentUser(client)}" does not bypass it: ` +
           'a backfill would skip the rows policies hide; run the fleet as a role with BYPASSRLS (or the owner without FORCE)',
         { migrationId, field: 'backfill.table' },
       );
@@ -74,7 +74,7 @@ async function currentUser(client: pg.ClientBase): Promise<string> {
   return (await client.query<{ user: string }>('SELECT current_user AS user')).rows[0]!.user;
 }
 
-const keyList = (target: BackfillTarget, alias?: string) => target.keys.map((k) => (alias ? `${alias}.` : '') + quoteIdent(k.name)).join(', ');
+const keyList = (target: BackfillTarget) => target.keys.map((k) => quoteIdent(k.name)).join(', ');
 const keyParams = (target: BackfillTarget, offset: number) => target.keys.map((k, i) => `$${offset + i}::${k.type}`).join(', ');
 
 export function backupTableName(t: Tables, stepId: string): string {
