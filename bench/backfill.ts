@@ -257,7 +257,7 @@ async function main(): Promise<void> {
     let during: PgbenchStats | undefined;
     const throttled = await fleetBackfill(ROWS, 2, {
       backup: true,
-      throttle: { rowsPerSecond: 20_000, targetMs: 10 },
+      throttle: { rowsPerSecond: 10_000, targetMs: 10 },
       during: async (fleetDb) => {
         await sleep(1000);
         during = await pgbench(fleetDb, ROWS, 20);
@@ -265,7 +265,7 @@ async function main(): Promise<void> {
     });
     console.log(`\npgbench, 4 clients, UPDATE+SELECT by random customer id, ${ROWS} rows`);
     console.log(`before:  ${before.tps} tps, p99 ${fmt(before.p99)} ms, max ${fmt(before.max)} ms`);
-    console.log(`during throttled fleet backfill (2 workers, 20k rows/s, 10 ms sub-batches; backfill ${fmt(throttled.seconds)} s, sub-batch p99 ${fmt(throttled.batchP99, 1)} ms):`);
+    console.log(`during throttled fleet backfill (2 workers, 10k rows/s, 10 ms sub-batches; backfill ${fmt(throttled.seconds)} s, sub-batch p99 ${fmt(throttled.batchP99, 1)} ms):`);
     console.log(`         ${during!.tps} tps, p99 ${fmt(during!.p99)} ms (${fmt(during!.p99 / before.p99)}x), max ${fmt(during!.max)} ms`);
   }
   if (baseline.size > 0) console.log(`baseline single UPDATE: ${[...baseline].map(([rows, s]) => `${rows} rows ${fmt(s)} s`).join(', ')}`);
