@@ -59,6 +59,23 @@ export async function resolveTarget(client: pg.ClientBase, spec: BackfillSpec, m
   if (spec.key && keys.length !== spec.key.length) {
     throw new OperationError(`backfill key ${spec.key.join(', ')} names a column ${spec.table} does not have`, { migrationId, field: 'backfill.key' });
   }
+  if (spec.key) {
+    // Keyset batches and the backup both assume one row per key value.
+    const { rows: unique } = await client.query<{ columns: string[] }>(
+      `SELECT array_agg(a.attname::text ORDER BY a.attname) AS columns
+         FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+        WHERE i.indrelid = $1 AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
+        GROUP BY i.indexrelid`,
+      [relation.oid],
+    );
+    const wanted = [...spec.key].sort().join(',');
+    if (!unique.some((index) => index.columns.join(',') === wanted)) {
+      throw new OperationError(`backfill key (${spec.key.join(', ')}) of ${spec.table} is not a unique key: declare the columns of a unique index`, {
+        migrationId,
+        field: 'backfill.key',
+      });
+    }
+  }
   if (keys.length === 0) {
     throw new OperationError(`${spec.table} has no primary key: declare backfill.key with columns of a unique key`, { migrationId, field: 'backfill.key' });
   }

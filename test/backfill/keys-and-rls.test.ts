@@ -101,6 +101,18 @@ describe('backfills over composite and text keys', () => {
     expect(refused.code).toBe(2);
   });
 
+  it('refuses a declared key that is not unique', async () => {
+    const dupDir = await writeMigrations('dupkey', [TABLES, upperBackfill('2025.02.01_000005_nokey_by_a', 'kb.nokey', '  key: [a]\n')]);
+    try {
+      const result = await runCli(['up', '--json', '--wait'], { ...env, MIGRATIONS_DIR: dupDir });
+      expect(result.code).toBe(1);
+      const last = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as { error: string };
+      expect(last.error).toMatch(/backfill key \(a\) of kb\.nokey is not a unique key/);
+    } finally {
+      await removeDir(dupDir);
+    }
+  });
+
   it('refuses a table without a primary key or declared key, with a clear error', async () => {
     const noKeyDir = await writeMigrations('nokey', [TABLES, upperBackfill('2025.02.01_000004_nokey_upper', 'kb.nokey')]);
     try {
