@@ -98,10 +98,15 @@ export function backupTableName(t: Tables, stepId: string): string {
   return `${t.schema}.${quoteIdent(`backup_step_${stepId}`)}`;
 }
 
-/** A table of old values keyed like the target; created once, before the first sub-batch. */
+/**
+ * A table of old values, created once before the first sub-batch. It has no index: each key is
+ * changed once per run (chunks hold a lock, sub-batches advance a checkpoint with the change,
+ * and `where` leaves changed rows out), so rows are only ever appended, and the restore reads
+ * it in physical order.
+ */
 export async function ensureBackupTable(client: pg.ClientBase, target: BackfillTarget, backupTable: string): Promise<void> {
   const columns = [...target.keys, ...target.columns].map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ');
-  await client.query(`CREATE TABLE IF NOT EXISTS ${backupTable} (${columns}, PRIMARY KEY (${keyList(target)}))`);
+  await client.query(`CREATE TABLE IF NOT EXISTS ${backupTable} (${columns})`);
 }
 
 export interface BatchResult {
@@ -206,26 +211,39 @@ export async function runForwardBatch(
   return { rowsChanged: result.rowCount ?? 0, upper, done };
 }
 
-/** One sub-batch of a rollback: puts back the saved old values of keys in (lower, upper]. */
+/** The backup's size in blocks and rows, read once when a restore starts. */
+export async function backupExtent(client: pg.ClientBase, backupTable: string): Promise<{ blocks: number; rowsPerBlock: number }> {
+  const { rows } = await client.query<{ blocks: string; rows: string }>(
+    `SELECT pg_relation_size($1::regclass) / current_setting('block_size')::int AS blocks, (SELECT count(*) FROM ${backupTable}) AS rows`,
+    [backupTable],
+  );
+  const blocks = Number(rows[0]!.blocks);
+  return { blocks, rowsPerBlock: Math.max(1, Math.ceil(Number(rows[0]!.rows) / Math.max(1, blocks))) };
+}
+
+/**
+ * One sub-batch of a rollback: puts back the saved old values stored in the backup's blocks
+ * [lower, lower + size/rowsPerBlock). The checkpoint is the next block to read.
+ */
 export async function runRestoreBatch(
   client: pg.ClientBase,
   target: BackfillTarget,
   backupTable: string,
+  extent: { blocks: number; rowsPerBlock: number },
   lower: string[] | null,
   size: number,
 ): Promise<BatchResult> {
-  const backupTarget = { ...target, table: backupTable };
-  const upper = await nextBoundary(client, backupTarget, lower, size);
-  const params: unknown[] = [];
-  const range = rangePredicate(backupTarget, lower, upper, params);
+  const from = Number(lower?.[0] ?? 0);
+  const to = Math.min(extent.blocks, from + Math.max(1, Math.ceil(size / extent.rowsPerBlock)));
   const assignments = target.columns.map((c) => `${quoteIdent(c.name)} = b.${quoteIdent(c.name)}`).join(', ');
   const join = target.keys.map((k) => `t.${quoteIdent(k.name)} = b.${quoteIdent(k.name)}`).join(' AND ');
   const result = await client.query(
     `UPDATE ${target.table} AS t SET ${assignments}
-       FROM (SELECT * FROM ${backupTable} WHERE ${range}) AS b WHERE ${join}`,
-    params,
+       FROM (SELECT * FROM ${backupTable} WHERE ctid >= format('(%s,0)', $1::bigint)::tid AND ctid < format('(%s,0)', $2::bigint)::tid) AS b
+      WHERE ${join}`,
+    [from, to],
   );
-  return { rowsChanged: result.rowCount ?? 0, upper, done: upper === null };
+  return { rowsChanged: result.rowCount ?? 0, upper: [String(to)], done: to >= extent.blocks };
 }
 
 export interface LoopHooks {
@@ -310,7 +328,7 @@ async function updateWithBackup(
           upd AS (UPDATE ${target.table} SET ${assignments} FROM o
                    WHERE ${target.table}.ctid = o.pgfm_ctid AND ${target.table}.xmin = o.pgfm_xmin
                   RETURNING ${savedColumns.map((_, i) => `o.${alias(i)}`).join(', ')}),
-          kept AS (INSERT INTO ${backupTable} (${saved}) SELECT * FROM upd ON CONFLICT DO NOTHING)
+          kept AS (INSERT INTO ${backupTable} (${saved}) SELECT * FROM upd)
      SELECT (SELECT count(*) FROM upd)::int AS changed,
             (SELECT json_agg(json_build_array(${target.keys.map((_, i) => `m.${alias(i)}::text`).join(', ')}))
                FROM (SELECT ${keyAliases} FROM o EXCEPT SELECT ${keyAliases} FROM upd) m) AS missed`,
@@ -323,7 +341,7 @@ async function updateWithBackup(
   const redo = await client.query(
     `WITH src AS (SELECT ${saved} FROM ${target.table}
                    WHERE (${keyList(target)}) IN (SELECT * FROM unnest(${keyParams})) AND ${predicate} FOR UPDATE),
-          kept AS (INSERT INTO ${backupTable} (${saved}) SELECT ${saved} FROM src ON CONFLICT DO NOTHING)
+          kept AS (INSERT INTO ${backupTable} (${saved}) SELECT ${saved} FROM src)
      UPDATE ${target.table} SET ${assignments} WHERE (${keyList(target)}) IN (SELECT ${keyList(target)} FROM src)`,
     [...params, ...target.keys.map((_, i) => missed.map((key) => key[i]))],
   );

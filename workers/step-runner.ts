@@ -18,7 +18,7 @@ import type { SqlScript } from '../shared/definitions/loader.js';
 import type { SqlStatement } from '../shared/sql/statements.js';
 import { quoteIdent } from '../shared/sql/quote.js';
 import { insertChunks, queueMoreChunks, stepChunks, type ChunkRow } from '../shared/catalog/chunks.js';
-import { backupTableName, ensureBackupTable, resolveTarget, runBatchLoop, runRestoreBatch, splitKeySpace } from './backfill.js';
+import { backupExtent, backupTableName, ensureBackupTable, resolveTarget, runBatchLoop, runRestoreBatch, splitKeySpace } from './backfill.js';
 import { readStoredMigration, type StoredMigration } from './migration-source.js';
 import { runMigrationTests } from './migration-tests.js';
 import {
@@ -424,12 +424,13 @@ async function backfillDown(client: pg.PoolClient, ctx: ExecutionContext): Promi
     // No backup table: the forward step failed before its first sub-batch, so no row changed.
     if (exists && !progress.done) {
       const target = await resolveTarget(client, spec, migration.migrationId);
+      const extent = await backupExtent(client, backupTable!);
       await runBatchLoop(
         client,
         spec,
         ctx.timeouts,
         progress.checkpoint,
-        (lower, size) => runRestoreBatch(client, target, backupTable!, lower, size),
+        (lower, size) => runRestoreBatch(client, target, backupTable!, extent, lower, size),
         { checkpoint: checkpointHook(ctx), shouldStop: deps.stopping },
         ctx.logger,
       );
