@@ -1,14 +1,13 @@
 import { readCatalogState } from '../../shared/catalog/state.js';
 import { readRun, runSteps } from '../../shared/catalog/runs.js';
 import { inTransaction } from '../../shared/db.js';
-import { loadDefinitions } from '../../shared/definitions/loader.js';
 import { BadInputError } from '../../shared/errors.js';
 import { rollbackSteps } from '../../shared/rollback.js';
 import type { Environment } from '../../shared/config.js';
 import { withDatabase, type CommandContext } from '../context.js';
 import { planDown } from '../planner.js';
 import { createRun, lockEnvironment } from '../runs.js';
-import { reportRun } from './report-run.js';
+import { planAndStartRun, reportRun } from './report-run.js';
 
 export interface DownOptions {
   to: string;
@@ -19,27 +18,21 @@ export interface DownOptions {
 /** Undoes every applied migration after `--to`, through the fleet, dependents first. */
 export async function downCommand(ctx: CommandContext, options: DownOptions): Promise<number> {
   const { config } = ctx;
-  const definitions = await loadDefinitions(config.migrationsDir);
-  return withDatabase(config, { create: true }, async (db) => {
-    const outcome = await inTransaction(db.pool, async (client) => {
-      await lockEnvironment(client, config.ENVIRONMENT);
-      const state = await readCatalogState(client, db.tables, config.ENVIRONMENT);
-      const plan = planDown(definitions, state, { environment: config.ENVIRONMENT, to: options.to });
-      const steps = plan.stages.flat();
-      const { rows } = await client.query<{ migration_id: string; checksum: string }>(
-        `SELECT migration_id, checksum FROM ${db.tables.migrations} WHERE migration_id = ANY($1)`,
-        [steps.map((step) => step.migrationId)],
-      );
-      const checksums = new Map(rows.map((row) => [row.migration_id, row.checksum]));
-      return createRun(
-        client,
-        db.tables,
-        { environment: config.ENVIRONMENT, direction: 'down', target: options.to, setId: null, rollbackOf: null, autoRollback: false, plan, planHash: plan.hash, createdBy: config.ACTOR },
-        steps.map((step) => ({ migrationId: step.migrationId, direction: 'down', stage: step.stage, kind: step.kind, checksum: checksums.get(step.migrationId)! })),
-        { actor: config.ACTOR, action: 'run.down_requested', details: { to: options.to, migrations: steps.length } },
-      );
-    });
-    return reportRun(ctx, db, outcome, options);
+  return planAndStartRun(ctx, options, async (client, db, definitions, state) => {
+    const plan = planDown(definitions, state, { environment: config.ENVIRONMENT, to: options.to });
+    const steps = plan.stages.flat();
+    const { rows } = await client.query<{ migration_id: string; checksum: string }>(
+      `SELECT migration_id, checksum FROM ${db.tables.migrations} WHERE migration_id = ANY($1)`,
+      [steps.map((step) => step.migrationId)],
+    );
+    const checksums = new Map(rows.map((row) => [row.migration_id, row.checksum]));
+    return createRun(
+      client,
+      db.tables,
+      { environment: config.ENVIRONMENT, direction: 'down', target: options.to, setId: null, rollbackOf: null, autoRollback: false, plan, planHash: plan.hash, createdBy: config.ACTOR },
+      steps.map((step) => ({ migrationId: step.migrationId, direction: 'down', stage: step.stage, kind: step.kind, checksum: checksums.get(step.migrationId)! })),
+      { actor: config.ACTOR, action: 'run.down_requested', details: { to: options.to, migrations: steps.length } },
+    );
   });
 }
 

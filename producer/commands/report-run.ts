@@ -1,9 +1,32 @@
+import type pg from 'pg';
+import { readCatalogState, type CatalogState } from '../../shared/catalog/state.js';
+import { inTransaction } from '../../shared/db.js';
+import { loadDefinitions, type DefinitionSet } from '../../shared/definitions/loader.js';
 import { enqueueSteps } from '../../shared/enqueue.js';
 import { EXIT_FAILED } from '../../shared/errors.js';
-import type { CommandContext, Database } from '../context.js';
+import { withDatabase, type CommandContext, type Database } from '../context.js';
 import { withQueues } from '../fleet-client.js';
 import { followRun } from '../follow.js';
-import type { CreateOutcome } from '../runs.js';
+import { lockEnvironment, type CreateOutcome } from '../runs.js';
+
+/**
+ * The shape of `up` and `down`: plan and create the run in one transaction under the
+ * environment's lock (racing producers create one run), then enqueue, print and follow it.
+ */
+export async function planAndStartRun(
+  ctx: CommandContext,
+  options: { wait?: boolean; json?: boolean },
+  create: (client: pg.PoolClient, db: Database, definitions: DefinitionSet, state: CatalogState) => Promise<CreateOutcome>,
+): Promise<number> {
+  const definitions = await loadDefinitions(ctx.config.migrationsDir);
+  return withDatabase(ctx.config, { create: true }, async (db) => {
+    const outcome = await inTransaction(db.pool, async (client) => {
+      await lockEnvironment(client, ctx.config.ENVIRONMENT);
+      return create(client, db, definitions, await readCatalogState(client, db.tables, ctx.config.ENVIRONMENT));
+    });
+    return reportRun(ctx, db, outcome, options);
+  });
+}
 
 /** After a run was (or was not) created: enqueue its first stage, print it, follow it with --wait. */
 export async function reportRun(ctx: CommandContext, db: Database, outcome: CreateOutcome, options: { wait?: boolean; json?: boolean }): Promise<number> {
