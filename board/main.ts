@@ -1,22 +1,14 @@
 import { Queue } from 'bullmq';
 import { catalogTables } from '../shared/catalog/tables.js';
-import { loadConfig, type Config } from '../shared/config.js';
+import { loadConfigOrExit } from '../shared/config.js';
 import { createPool } from '../shared/db.js';
-import type { MigratorError } from '../shared/errors.js';
 import { QUEUES, createRedis, queueOptions } from '../shared/fleet.js';
 import { createLogger } from '../shared/logger.js';
 import { onShutdown } from '../shared/shutdown.js';
 import { boardCredentials } from './auth.js';
 import { createBoardApp } from './app.js';
 
-let config: Config;
-try {
-  config = loadConfig();
-  boardCredentials(config);
-} catch (error) {
-  process.stderr.write(`error: ${(error as MigratorError).describe?.() ?? (error as Error).message}\n`);
-  process.exit(2);
-}
+const config = loadConfigOrExit(process.env, boardCredentials);
 const logger = createLogger({ level: config.LOG_LEVEL, name: 'board' });
 const pool = createPool(config.DATABASE_URL, { max: 2, applicationName: 'pgfm-board' });
 const redis = createRedis(config, 'board');

@@ -1,22 +1,15 @@
 import os from 'node:os';
 import { migrateCatalog } from '../shared/catalog/internal-migrations.js';
 import { catalogTables } from '../shared/catalog/tables.js';
-import { loadConfig, type Config } from '../shared/config.js';
+import { loadConfigOrExit } from '../shared/config.js';
 import { createPool } from '../shared/db.js';
-import type { MigratorError } from '../shared/errors.js';
 import { FleetQueues } from '../shared/events.js';
 import { createRedis } from '../shared/fleet.js';
 import { createLogger } from '../shared/logger.js';
 import { onShutdown, within } from '../shared/shutdown.js';
 import { Coordinator } from './coordinator.js';
 
-let config: Config;
-try {
-  config = loadConfig();
-} catch (error) {
-  process.stderr.write(`error: ${(error as MigratorError).describe?.() ?? (error as Error).message}\n`);
-  process.exit(2);
-}
+const config = loadConfigOrExit();
 const id = `${os.hostname()}-${process.pid}`;
 const logger = createLogger({ level: config.LOG_LEVEL, name: 'coordinator' }).child({ coordinatorId: id });
 const pool = createPool(config.DATABASE_URL, { max: 4, applicationName: `pgfm-coordinator-${process.pid}` });

@@ -92,3 +92,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   return Object.freeze({ ...parsed.data, migrationsDir: path.resolve(parsed.data.MIGRATIONS_DIR) });
 }
+
+/** For process entry points: the config, or a one-line error naming the variable and exit code 2. */
+export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env, check: (config: Config) => void = () => undefined): Config {
+  try {
+    const config = loadConfig(env);
+    check(config);
+    return config;
+  } catch (error) {
+    process.stderr.write(`error: ${(error as ConfigError).describe?.() ?? (error as Error).message}\n`);
+    process.exit(2);
+  }
+}

@@ -9,7 +9,7 @@ import type { Logger } from '../shared/logger.js';
 import { isRetryable } from '../shared/sqlstate.js';
 import { backupTableName, nextBatchSize, resolveTarget, runForwardBatch } from './backfill.js';
 import { readStoredMigration } from './migration-source.js';
-import { advisorySessionUnlock, applyTimeouts, tryAdvisorySessionLock, type Timeouts } from './session.js';
+import { advisorySessionUnlock, applyTimeouts, migrationTimeouts, tryAdvisorySessionLock, type Timeouts } from './session.js';
 import type { HealthGovernor, RateLimiter } from './throttle.js';
 
 export interface ChunkProgress {
@@ -95,10 +95,7 @@ async function runClaimedChunk(client: pg.PoolClient, deps: ChunkDeps, chunk: Ch
   const step = (await readStep(pool, t, chunk.step_id))!;
   const migration = await readStoredMigration(pool, t, step.migration_id);
   const spec = migration.meta.backfill!;
-  const timeouts: Timeouts = {
-    lockTimeoutMs: migration.meta.max_lock_duration ? Math.round(migration.meta.max_lock_duration * 1000) : deps.config.LOCK_TIMEOUT_MS,
-    statementTimeoutMs: migration.meta.max_statement_duration ? Math.round(migration.meta.max_statement_duration * 1000) : deps.config.STATEMENT_TIMEOUT_MS,
-  };
+  const timeouts = migrationTimeouts(migration.meta, deps.config);
   const logger = deps.logger.child({ runId: run.run_id, stepId: step.step_id, chunk: chunk.chunk_no, migrationId: step.migration_id });
   await client.query('SET row_security = off');
   try {

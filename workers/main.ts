@@ -1,9 +1,8 @@
 import os from 'node:os';
 import { migrateCatalog } from '../shared/catalog/internal-migrations.js';
 import { catalogTables } from '../shared/catalog/tables.js';
-import { loadConfig, type Config } from '../shared/config.js';
+import { loadConfigOrExit } from '../shared/config.js';
 import { createPool } from '../shared/db.js';
-import { ConfigError } from '../shared/errors.js';
 import { FleetQueues } from '../shared/events.js';
 import { createRedis } from '../shared/fleet.js';
 import { createLogger } from '../shared/logger.js';
@@ -11,13 +10,7 @@ import { onShutdown, within } from '../shared/shutdown.js';
 import { startChunkWorker } from './chunk-worker.js';
 import { startStepWorker } from './step-worker.js';
 
-let config: Config;
-try {
-  config = loadConfig();
-} catch (error) {
-  process.stderr.write(`error: ${(error as ConfigError).describe?.() ?? (error as Error).message}\n`);
-  process.exit(2);
-}
+const config = loadConfigOrExit();
 const workerId = `${os.hostname()}-${process.pid}`;
 const logger = createLogger({ level: config.LOG_LEVEL, name: 'worker' }).child({ workerId });
 const pool = createPool(config.DATABASE_URL, { max: config.WORKER_CONCURRENCY + 2, applicationName: `pgfm-worker-${process.pid}` });

@@ -1,10 +1,20 @@
 import type pg from 'pg';
 import { ADVISORY_KEY_SQL } from '../shared/db.js';
+import type { Config } from '../shared/config.js';
+import type { MigrationMeta } from '../shared/definitions/schema.js';
 import { ValidationFailedError } from '../shared/errors.js';
 
 export interface Timeouts {
   lockTimeoutMs: number;
   statementTimeoutMs: number;
+}
+
+/** A migration's own limits (seconds in migration.yaml), or the fleet's defaults. */
+export function migrationTimeouts(meta: Pick<MigrationMeta, 'max_lock_duration' | 'max_statement_duration'>, config: Config): Timeouts {
+  return {
+    lockTimeoutMs: meta.max_lock_duration ? Math.round(meta.max_lock_duration * 1000) : config.LOCK_TIMEOUT_MS,
+    statementTimeoutMs: meta.max_statement_duration ? Math.round(meta.max_statement_duration * 1000) : config.STATEMENT_TIMEOUT_MS,
+  };
 }
 
 /** Applies lock_timeout and statement_timeout, to the transaction (`local`) or the session. */

@@ -25,6 +25,7 @@ import {
   advisorySessionUnlock,
   advisoryXactLock,
   applyTimeouts,
+  migrationTimeouts,
   expectAllTrue,
   tryAdvisorySessionLock,
   type Timeouts,
@@ -102,10 +103,7 @@ export async function runStep(deps: RunnerDeps, data: StepJobData, attempt: numb
     throw error;
   });
   const logger = deps.logger.child({ runId: run.run_id, stepId: step.step_id, migrationId: step.migration_id, direction: step.direction, attempt });
-  const timeouts: Timeouts = {
-    lockTimeoutMs: migration.meta.max_lock_duration ? Math.round(migration.meta.max_lock_duration * 1000) : config.LOCK_TIMEOUT_MS,
-    statementTimeoutMs: migration.meta.max_statement_duration ? Math.round(migration.meta.max_statement_duration * 1000) : config.STATEMENT_TIMEOUT_MS,
-  };
+  const timeouts = migrationTimeouts(migration.meta, config);
   const context: ExecutionContext = { deps, run, step, migration, executionId, timeouts, logger };
   try {
     logger.info('step started');
