@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { claimChunk, queueMoreChunks, readChunk, recordChunkBatch, setChunkStatus, setThrottleState, stepChunks, type ChunkRow } from '../shared/catalog/chunks.js';
-import { readRun, readStep, type RunRow, type StepRow } from '../shared/catalog/runs.js';
+import { passRunGate, readRun, readStep, type RunRow, type StepRow } from '../shared/catalog/runs.js';
 import type { Tables } from '../shared/catalog/tables.js';
 import type { Config } from '../shared/config.js';
 import type { ChunkJobData } from '../shared/enqueue.js';
@@ -154,9 +154,9 @@ async function batchLoop(client: pg.PoolClient, deps: ChunkDeps, ctx: LoopContex
     let result;
     try {
       await applyTimeouts(client, ctx.timeouts, true);
-      // FOR SHARE on the run: pausing, cancelling or rolling back (an UPDATE of this row)
-      // waits for in-flight sub-batches, and every later one sees the new status.
-      const { rows } = await client.query<{ status: string }>(`SELECT status FROM ${t.runs} WHERE run_id = $1 FOR SHARE`, [chunk.run_id]);
+      // Pausing, cancelling or rolling back waits for this sub-batch; the status read after the gate is current.
+      await passRunGate(client, chunk.run_id);
+      const { rows } = await client.query<{ status: string }>(`SELECT status FROM ${t.runs} WHERE run_id = $1`, [chunk.run_id]);
       const status = rows[0]?.status;
       if (status !== 'running') {
         await client.query('ROLLBACK');

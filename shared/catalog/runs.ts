@@ -1,4 +1,4 @@
-import type { Queryable } from '../db.js';
+import { ADVISORY_KEY_SQL, type Queryable } from '../db.js';
 import type { Tables } from './tables.js';
 
 export type RunStatus = 'running' | 'paused' | 'completed' | 'failed' | 'rolling_back' | 'rolled_back' | 'cancelled';
@@ -109,6 +109,18 @@ export async function latestRuns(db: Queryable, t: Tables, limit: number): Promi
   return rows;
 }
 
+/**
+ * A run's gate: an advisory lock held until the caller's transaction ends. Backfill sub-batches
+ * pass it shared; a change of the run's status closes it, so the change waits for the sub-batches
+ * in flight and every later one reads the new status. A row lock on the run would starve the
+ * change instead: share lockers of a row do not queue behind a waiting writer, and a fleet's
+ * sub-batches overlap all the time. Advisory lock requests queue in arrival order.
+ */
+export async function passRunGate(db: Queryable, runId: string): Promise<void> {
+  await db.query(`SELECT pg_advisory_xact_lock_shared(${ADVISORY_KEY_SQL})`, [`pgfm-run:${runId}`]);
+}
+
+/** Changes a run's status once no sub-batch of it is in flight; inside the transaction that decided the change. */
 export async function setRunStatus(
   db: Queryable,
   t: Tables,
@@ -117,6 +129,7 @@ export async function setRunStatus(
   error: { message: string; code?: string | null } | null = null,
 ): Promise<void> {
   const finished = ACTIVE_RUN_STATUSES.includes(status) ? null : 'now';
+  await db.query(`SELECT pg_advisory_xact_lock(${ADVISORY_KEY_SQL})`, [`pgfm-run:${runId}`]);
   await db.query(
     `UPDATE ${t.runs} SET status = $2, finished_at = $3::timestamptz, error = COALESCE($4, error), error_code = COALESCE($5, error_code)
       WHERE run_id = $1`,
