@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { NewChunk } from '../shared/catalog/chunks.js';
 import type { Tables } from '../shared/catalog/tables.js';
 import type { BackfillSpec } from '../shared/definitions/schema.js';
 import { OperationError } from '../shared/errors.js';
@@ -130,38 +131,101 @@ export async function nextBoundary(
 ): Promise<string[] | null> {
   const params: unknown[] = [size - 1];
   const range = rangePredicate(target, lower, cap, params);
-  // Output columns get their own names: `SELECT id::text ... ORDER BY id` would sort by the text.
   const { rows } = await client.query(
-    `SELECT ${target.keys.map((k, i) => `${quoteIdent(k.name)}::text AS key_${i}`).join(', ')} FROM ${target.table} WHERE ${range}
-      ORDER BY ${keyList(target)} OFFSET $1 LIMIT 1`,
+    `SELECT ${keyColumnsAsText(target)} FROM ${target.table} WHERE ${range} ORDER BY ${keyList(target)} OFFSET $1 LIMIT 1`,
     params,
   );
   return rows[0] ? Object.values(rows[0]).map(String) : null;
 }
 
-/** How many keys lie in (lower, upper]: for the size of a last, partial range. */
-export async function countKeys(client: pg.ClientBase, target: BackfillTarget, lower: string[] | null, upper: string[] | null): Promise<number> {
-  const params: unknown[] = [];
-  const range = rangePredicate(target, lower, upper, params);
-  const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${target.table} WHERE ${range}`, params);
-  return Number(rows[0]!.n);
-}
+// Output columns get their own names: `SELECT id::text ... ORDER BY id` would sort by the text.
+const keyColumnsAsText = (target: BackfillTarget) => target.keys.map((k, i) => `${quoteIdent(k.name)}::text AS key_${i}`).join(', ');
 
 /**
- * Splits the key space into ranges of `chunkKeys` keys, walking the key index in short
- * statements (one per boundary) rather than one long scan.
+ * Splits the key space into ranges of `chunkKeys` keys, one short index-only statement per
+ * range rather than one long scan, and keeps every `markKeys`-th key of each range as a mark
+ * where its sub-batches can end without walking the index again.
  */
-export async function splitKeySpace(client: pg.ClientBase, target: BackfillTarget, chunkKeys: number): Promise<Array<{ lower: string[] | null; upper: string[] | null; keys: number }>> {
-  const chunks: Array<{ lower: string[] | null; upper: string[] | null; keys: number }> = [];
+export async function splitKeySpace(client: pg.ClientBase, target: BackfillTarget, chunkKeys: number, markKeys: number): Promise<NewChunk[]> {
+  const chunks: NewChunk[] = [];
   let lower: string[] | null = null;
   for (;;) {
-    const upper = await nextBoundary(client, target, lower, chunkKeys);
-    if (upper === null) {
-      chunks.push({ lower, upper: null, keys: await countKeys(client, target, lower, null) });
+    const params: unknown[] = [chunkKeys, markKeys];
+    const range = rangePredicate(target, lower, null, params);
+    const { rows } = await client.query<Record<string, string>>(
+      `SELECT * FROM (
+         SELECT walked.*, count(*) OVER () AS total FROM (
+           SELECT ${keyColumnsAsText(target)}, row_number() OVER (ORDER BY ${keyList(target)}) AS position
+             FROM ${target.table} WHERE ${range} ORDER BY ${keyList(target)} LIMIT $1) walked) numbered
+        WHERE position % $2 = 0 OR position = total ORDER BY position`,
+      params,
+    );
+    const total = Number(rows[0]?.['total'] ?? 0);
+    const keyOf = (row: Record<string, string>) => target.keys.map((_, i) => row[`key_${i}`]!);
+    const marks = rows.filter((row) => Number(row['position']) % markKeys === 0 && Number(row['position']) < total).map(keyOf);
+    if (total < chunkKeys) {
+      chunks.push({ lower, upper: null, keys: total, marks, markKeys });
       return chunks;
     }
-    chunks.push({ lower, upper, keys: chunkKeys });
+    const upper = keyOf(rows.at(-1)!);
+    chunks.push({ lower, upper, keys: chunkKeys, marks, markKeys });
     lower = upper;
+  }
+}
+
+/** Where one sub-batch ends, and what the chunk's position becomes once it commits. */
+export interface SubBatchPlan {
+  upper: string[] | null;
+  /** Keys in the range: exact between marks, the requested size otherwise. */
+  keys: number;
+  done: boolean;
+  nextMark: number;
+  onMark: boolean;
+}
+
+/** Two key bounds (null: the start or end of the table) are the same; keys are PostgreSQL's own text forms. */
+const sameBound = (a: string[] | null, b: string[] | null) => (a === null || b === null ? a === b : a.length === b.length && a.every((value, i) => value === b[i]));
+
+/**
+ * A chunk's sub-batch boundaries. A batch from a mark takes whole marks (its size rounded
+ * down); a batch smaller than a mark, one resuming between marks, and the tail past the last
+ * mark walk the key index instead, never past the next mark, so rows inserted since the split
+ * cannot swell one batch.
+ */
+export class SubBatchBounds {
+  private nextMark: number;
+  private onMark: boolean;
+
+  constructor(
+    private readonly target: BackfillTarget,
+    private readonly marks: string[][],
+    private readonly markKeys: number,
+    private readonly cap: string[] | null,
+    position: { lower: string[] | null; rangeLower: string[] | null; nextMark: number },
+  ) {
+    this.nextMark = Math.min(position.nextMark, marks.length);
+    this.onMark = sameBound(position.lower, this.nextMark === 0 ? position.rangeLower : marks[this.nextMark - 1]!);
+  }
+
+  async plan(client: pg.ClientBase, lower: string[] | null, size: number): Promise<SubBatchPlan> {
+    const whole = this.markKeys > 0 ? Math.floor(size / this.markKeys) : 0;
+    const marksLeft = this.marks.length - this.nextMark;
+    if (this.onMark && whole >= 1 && marksLeft >= 1) {
+      const taken = Math.min(whole, marksLeft);
+      return { upper: this.marks[this.nextMark + taken - 1]!, keys: taken * this.markKeys, done: false, nextMark: this.nextMark + taken, onMark: true };
+    }
+    const stop = marksLeft > 0 ? this.marks[this.nextMark]! : this.cap;
+    const boundary = await nextBoundary(client, this.target, lower, size, stop);
+    const reachedStop = boundary === null || sameBound(boundary, stop);
+    if (!reachedStop) return { upper: boundary, keys: size, done: false, nextMark: this.nextMark, onMark: false };
+    if (marksLeft > 0) return { upper: stop, keys: size, done: false, nextMark: this.nextMark + 1, onMark: true };
+    return { upper: this.cap, keys: size, done: true, nextMark: this.nextMark, onMark: false };
+  }
+
+  /** Moves on once the planned batch has committed. */
+  advance(plan: SubBatchPlan): void {
+    this.nextMark = plan.nextMark;
+    this.onMark = plan.onMark;
   }
 }
 
@@ -181,6 +245,7 @@ function rangePredicate(target: BackfillTarget, lower: string[] | null, upper: s
 /**
  * One sub-batch: changes the rows in (lower, upper] that still match `where`, saving their
  * old values first. Runs inside the caller's transaction, which also advances the checkpoint.
+ * Returns the number of rows changed.
  */
 export async function runForwardBatch(
   client: pg.ClientBase,
@@ -188,27 +253,20 @@ export async function runForwardBatch(
   target: BackfillTarget,
   backupTable: string | null,
   lower: string[] | null,
-  size: number,
-  cap: string[] | null,
-): Promise<BatchResult> {
-  const boundary = await nextBoundary(client, target, lower, size, cap);
-  const upper = boundary ?? cap;
-  const done = boundary === null || (cap !== null && boundary.every((value, i) => value === cap[i]));
+  upper: string[] | null,
+): Promise<number> {
   const params: unknown[] = [];
   const range = rangePredicate(target, lower, upper, params);
   if (spec.batch_sql !== undefined) {
     if (target.keys.length > 1) throw new OperationError(`batch_sql needs a single-column key; ${target.table} has ${target.keys.length}`);
     const result = await client.query(spec.batch_sql, [lower?.[0] ?? null, upper?.[0] ?? null]);
-    return { rowsChanged: result.rowCount ?? 0, upper, done };
+    return result.rowCount ?? 0;
   }
   const assignments = Object.entries(spec.set!).map(([column, expression]) => `${quoteIdent(column)} = (${expression})`).join(', ');
   const filter = spec.where ? `AND (${spec.where})` : '';
-  if (backupTable) {
-    const rowsChanged = await updateWithBackup(client, target, backupTable, assignments, `${range} ${filter}`, params);
-    return { rowsChanged, upper, done };
-  }
+  if (backupTable) return updateWithBackup(client, target, backupTable, assignments, `${range} ${filter}`, params);
   const result = await client.query(`UPDATE ${target.table} SET ${assignments} WHERE ${range} ${filter}`, params);
-  return { rowsChanged: result.rowCount ?? 0, upper, done };
+  return result.rowCount ?? 0;
 }
 
 /** The backup's size in blocks and rows, read once when a restore starts. */

@@ -7,7 +7,7 @@ import type { ChunkJobData } from '../shared/enqueue.js';
 import { backoffDelay } from '../shared/fleet.js';
 import type { Logger } from '../shared/logger.js';
 import { isRetryable } from '../shared/sqlstate.js';
-import { backupTableName, nextBatchSize, resolveTarget, runForwardBatch } from './backfill.js';
+import { backupTableName, nextBatchSize, resolveTarget, runForwardBatch, SubBatchBounds, type SubBatchPlan } from './backfill.js';
 import { readStoredMigration } from './migration-source.js';
 import { advisorySessionUnlock, applyTimeouts, migrationTimeouts, tryAdvisorySessionLock, type Timeouts } from './session.js';
 import type { HealthGovernor, RateLimiter } from './throttle.js';
@@ -127,6 +127,11 @@ async function batchLoop(client: pg.PoolClient, deps: ChunkDeps, ctx: LoopContex
   const t = deps.tables;
   let lower = chunk.checkpoint ?? chunk.lower_bound;
   let size = chunk.batch_size ?? spec.initial_batch_size;
+  const bounds = new SubBatchBounds(ctx.target, chunk.marks ?? [], chunk.mark_keys ?? 0, chunk.upper_bound, {
+    lower,
+    rangeLower: chunk.lower_bound,
+    nextMark: chunk.next_mark,
+  });
   let keysDone = Number(chunk.keys_done);
   let rowsChanged = Number(chunk.rows_changed);
   let retries = 0;
@@ -151,7 +156,8 @@ async function batchLoop(client: pg.PoolClient, deps: ChunkDeps, ctx: LoopContex
 
     const batchStarted = performance.now();
     await client.query('BEGIN');
-    let result;
+    let plan: SubBatchPlan;
+    let rowsChangedNow: number;
     try {
       await applyTimeouts(client, ctx.timeouts, true);
       // Pausing, cancelling or rolling back waits for this sub-batch; the status read after the gate is current.
@@ -165,14 +171,16 @@ async function batchLoop(client: pg.PoolClient, deps: ChunkDeps, ctx: LoopContex
         ctx.logger.info({ status }, `chunk ${outcome}`);
         return outcome;
       }
-      result = await runForwardBatch(client, spec, ctx.target, ctx.backupTable, lower, size, chunk.upper_bound);
-      const keys = result.done ? Math.max(0, Number(chunk.keys_total) - keysDone) : size;
+      plan = await bounds.plan(client, lower, size);
+      rowsChangedNow = await runForwardBatch(client, spec, ctx.target, ctx.backupTable, lower, plan.upper);
+      const keys = plan.done ? Math.max(0, Number(chunk.keys_total) - keysDone) : Math.min(plan.keys, Math.max(0, Number(chunk.keys_total) - keysDone));
       const elapsedMs = performance.now() - batchStarted;
-      await recordChunkBatch(client, t, chunk.chunk_id, { checkpoint: result.upper, keys, rowsChanged: result.rowsChanged, batchSize: size, elapsedMs });
-      if (result.done) await setChunkStatus(client, t, chunk.chunk_id, 'completed');
+      await recordChunkBatch(client, t, chunk.chunk_id, { checkpoint: plan.upper, nextMark: plan.nextMark, keys, rowsChanged: rowsChangedNow, batchSize: plan.keys, elapsedMs });
+      if (plan.done) await setChunkStatus(client, t, chunk.chunk_id, 'completed');
       await client.query('COMMIT');
+      bounds.advance(plan);
       keysDone += keys;
-      rowsChanged += result.rowsChanged;
+      rowsChanged += rowsChangedNow;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       if (!isRetryable(error) || ++retries > MAX_BATCH_RETRIES) throw error;
@@ -184,11 +192,11 @@ async function batchLoop(client: pg.PoolClient, deps: ChunkDeps, ctx: LoopContex
     }
     retries = 0;
     const elapsed = performance.now() - batchStarted;
-    ctx.logger.debug({ size, elapsedMs: Math.round(elapsed * 10) / 10, rowsChanged: result.rowsChanged }, 'sub-batch');
+    ctx.logger.debug({ size: plan.keys, elapsedMs: Math.round(elapsed * 10) / 10, rowsChanged: rowsChangedNow }, 'sub-batch');
     await progress(null);
-    if (result.done) return 'completed';
-    lower = result.upper;
-    size = nextBatchSize(size, elapsed, spec);
+    if (plan.done) return 'completed';
+    lower = plan.upper;
+    size = nextBatchSize(plan.keys, elapsed, spec);
   }
 }
 

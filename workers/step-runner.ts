@@ -363,7 +363,10 @@ async function backfillUp(client: pg.PoolClient, ctx: ExecutionContext): Promise
 
     let chunks = await stepChunks(client, t, step.step_id);
     if (chunks.length === 0) {
-      const ranges = await splitKeySpace(client, target, spec.chunk_keys ?? deps.config.CHUNK_KEYS);
+      const chunkKeys = spec.chunk_keys ?? deps.config.CHUNK_KEYS;
+      // Marks a fraction of a first batch apart (sizes round down to whole marks), at most 1,000 per chunk.
+      const markKeys = Math.max(1, Math.ceil(spec.initial_batch_size / 4), Math.ceil(chunkKeys / 1000));
+      const ranges = await splitKeySpace(client, target, chunkKeys, markKeys);
       await inTx(client, async () => {
         await insertChunks(client, t, step.step_id, ctx.run.run_id, ranges);
         await queueMoreChunks(client, t, step.step_id, spec.max_parallel_chunks);

@@ -28,30 +28,51 @@ export interface ChunkRow {
   finished_at: Date | null;
   last_error: string | null;
   last_sqlstate: string | null;
+  /** Keys at every mark_keys-th position of the range, ascending; the upper bound is not one. */
+  marks: string[][] | null;
+  mark_keys: number | null;
+  /** The first mark past the checkpoint. */
+  next_mark: number;
 }
 
 export interface NewChunk {
   lower: string[] | null;
   upper: string[] | null;
   keys: number;
+  /** Keys at every `markKeys`-th position of the range, ascending; `upper` is not one. */
+  marks: string[][];
+  markKeys: number;
 }
 
 export async function insertChunks(db: Queryable, t: Tables, stepId: string, runId: string, chunks: NewChunk[]): Promise<void> {
   await db.query(
-    `INSERT INTO ${t.chunks} (step_id, run_id, chunk_no, lower_bound, upper_bound, keys_total)
-     SELECT $1, $2, ordinality - 1, lower_bound, upper_bound, keys
-       FROM unnest($3::jsonb[], $4::jsonb[], $5::bigint[]) WITH ORDINALITY AS c(lower_bound, upper_bound, keys)`,
-    [stepId, runId, chunks.map((c) => JSON.stringify(c.lower)), chunks.map((c) => JSON.stringify(c.upper)), chunks.map((c) => c.keys)],
+    `INSERT INTO ${t.chunks} (step_id, run_id, chunk_no, lower_bound, upper_bound, keys_total, marks, mark_keys)
+     SELECT $1, $2, ordinality - 1, lower_bound, upper_bound, keys, marks, mark_keys
+       FROM unnest($3::jsonb[], $4::jsonb[], $5::bigint[], $6::jsonb[], $7::int[]) WITH ORDINALITY AS c(lower_bound, upper_bound, keys, marks, mark_keys)`,
+    [
+      stepId,
+      runId,
+      chunks.map((c) => JSON.stringify(c.lower)),
+      chunks.map((c) => JSON.stringify(c.upper)),
+      chunks.map((c) => c.keys),
+      chunks.map((c) => JSON.stringify(c.marks)),
+      chunks.map((c) => c.markKeys),
+    ],
   );
 }
 
+/** Every column but the marks, which only the worker running a chunk needs. */
+const LISTED = `chunk_id, step_id, run_id, chunk_no, lower_bound, upper_bound, checkpoint, status, generation, keys_total, keys_done,
+  rows_changed, batches, batch_size, last_batch_ms, throttle_state, attempts, worker_id, started_at, heartbeat_at, finished_at,
+  last_error, last_sqlstate, NULL::jsonb AS marks, mark_keys, next_mark`;
+
 export async function stepChunks(db: Queryable, t: Tables, stepId: string): Promise<ChunkRow[]> {
-  const { rows } = await db.query<ChunkRow>(`SELECT * FROM ${t.chunks} WHERE step_id = $1 ORDER BY chunk_no`, [stepId]);
+  const { rows } = await db.query<ChunkRow>(`SELECT ${LISTED} FROM ${t.chunks} WHERE step_id = $1 ORDER BY chunk_no`, [stepId]);
   return rows;
 }
 
 export async function runChunks(db: Queryable, t: Tables, runId: string): Promise<ChunkRow[]> {
-  const { rows } = await db.query<ChunkRow>(`SELECT * FROM ${t.chunks} WHERE run_id = $1 ORDER BY step_id, chunk_no`, [runId]);
+  const { rows } = await db.query<ChunkRow>(`SELECT ${LISTED} FROM ${t.chunks} WHERE run_id = $1 ORDER BY step_id, chunk_no`, [runId]);
   return rows;
 }
 
@@ -95,13 +116,13 @@ export async function recordChunkBatch(
   db: Queryable,
   t: Tables,
   chunkId: string,
-  batch: { checkpoint: string[] | null; keys: number; rowsChanged: number; batchSize: number; elapsedMs: number },
+  batch: { checkpoint: string[] | null; nextMark: number; keys: number; rowsChanged: number; batchSize: number; elapsedMs: number },
 ): Promise<void> {
   await db.query(
-    `UPDATE ${t.chunks} SET checkpoint = $2, keys_done = keys_done + $3, rows_changed = rows_changed + $4, batches = batches + 1,
+    `UPDATE ${t.chunks} SET checkpoint = $2, next_mark = $7, keys_done = keys_done + $3, rows_changed = rows_changed + $4, batches = batches + 1,
        batch_size = $5, last_batch_ms = $6, heartbeat_at = clock_timestamp(), throttle_state = NULL
      WHERE chunk_id = $1`,
-    [chunkId, JSON.stringify(batch.checkpoint), batch.keys, batch.rowsChanged, batch.batchSize, batch.elapsedMs],
+    [chunkId, JSON.stringify(batch.checkpoint), batch.keys, batch.rowsChanged, batch.batchSize, batch.elapsedMs, batch.nextMark],
   );
 }
 

@@ -263,6 +263,20 @@ CREATE TABLE ${t.coordinator_lease} (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'chunk key marks',
+    // Keys at every mark_keys-th position of a chunk's range, read from the key index when the
+    // backfill is split (while its pages are still all-visible): sub-batches end on a mark
+    // instead of walking the index (and, on pages the fleet has already changed, the heap) to
+    // find their upper bound. next_mark is committed with the checkpoint.
+    sql: (t) => `
+ALTER TABLE ${t.chunks}
+  ADD COLUMN marks     jsonb,
+  ADD COLUMN mark_keys integer,
+  ADD COLUMN next_mark integer NOT NULL DEFAULT 0;
+`,
+  },
 ];
 
 export const CATALOG_VERSION = INTERNAL_MIGRATIONS.at(-1)!.version;

@@ -34,13 +34,13 @@ describe('a sub-batch saves the value it actually overwrote, even when a row cha
     // A concurrent transaction holds row 5 with a value the batch has not seen.
     await writer.query(`BEGIN; UPDATE app.notes SET val = 'written concurrently' WHERE id = 5`);
     await worker.query('BEGIN');
-    const batch = runForwardBatch(worker, spec, target, 'public.backup', null, 100, null);
+    const batch = runForwardBatch(worker, spec, target, 'public.backup', null, ['100']);
     await sleep(300);
     await writer.query('COMMIT');
     const result = await batch;
     await worker.query('COMMIT');
 
-    expect(result.rowsChanged).toBe(100);
+    expect(result).toBe(100);
     const row5 = await db.query(`SELECT n.val, b.val AS saved FROM app.notes n JOIN public.backup b USING (id) WHERE id = 5`);
     expect(row5.rows).toEqual([{ val: 'WRITTEN CONCURRENTLY', saved: 'written concurrently' }]);
     const all = await db.query(
