@@ -1,12 +1,18 @@
 /**
- * npm run bench -- backfill [--rows 1000000] [--small 100000] [--no-pgbench | --pgbench-only]
+ * npm run bench -- backfill [--rows 1000000] [--small 100000] [--rounds 3] [--workers 1,2]
+ *                           [--no-pgbench | --pgbench-only]
  *
- * Measures, in one run and on this machine, the phone-number backfill of the seed:
+ * Measures, on this machine, the phone-number backfill of the seed:
  *  - one plain UPDATE in a single backend (the baseline every ratio is against);
  *  - the fleet backfill with 1 and 2 workers, throttle off, backup of old values on and off;
  *  - the same at a smaller size, to show time is linear in rows;
  *  - sub-batch durations (p50/p99) against their target;
  *  - pgbench OLTP latency before and during a throttled fleet backfill.
+ *
+ * Each size's data is generated once into a template database; every measurement runs on a
+ * fresh copy of it, starting right after a checkpoint, so all methods see the same physical
+ * table and the same full-page-write cost. The methods take turns, round after round, and the
+ * median of the rounds is reported: this shared VM drifts by tens of percent within minutes.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { parse as parseYaml } from 'yaml';
 import { buildProgram } from '../producer/cli.js';
 import { generateData } from '../scripts/generate-data.js';
 import { ROOT, sleep, startProcess, type Proc } from '../scripts/processes.js';
@@ -28,22 +35,25 @@ const { values } = parseArgs({
   options: {
     rows: { type: 'string', default: '1000000' },
     small: { type: 'string', default: '100000' },
+    rounds: { type: 'string', default: '3' },
+    workers: { type: 'string', default: '1,2' },
     'no-pgbench': { type: 'boolean', default: false },
     'pgbench-only': { type: 'boolean', default: false },
   },
 });
 const ROWS = Number(values.rows);
 const SMALL = Number(values.small);
-
-interface Database {
-  name: string;
-  url: string;
-  query: (sql: string, params?: unknown[]) => Promise<pg.QueryResult>;
-  drop: () => Promise<void>;
+const ROUNDS = Number(values.rounds);
+const WORKERS = values.workers.split(',').map(Number);
+for (const [name, value] of [['rows', ROWS], ['small', SMALL], ['rounds', ROUNDS], ...WORKERS.map((w) => ['workers', w] as const)] as const) {
+  if (!Number.isInteger(value) || value < (name === 'small' ? 0 : 1)) {
+    process.stderr.write(`error: --${name} must be a positive integer\n`);
+    process.exit(2);
+  }
 }
 
-async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: ADMIN });
+async function admin<T>(work: (client: pg.Client) => Promise<T>, url = ADMIN): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     return await work(client);
@@ -52,10 +62,68 @@ async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-async function freshDatabase(): Promise<Database> {
-  const name = `pgfm_bench_${randomBytes(3).toString('hex')}`;
+const databaseUrl = (name: string) => Object.assign(new URL(ADMIN), { pathname: `/${name}` }).toString();
+const uniqueName = (kind: string) => `pgfm_bench_${kind}_${randomBytes(3).toString('hex')}`;
+
+async function migrationsDir(ids: string[], edits = ''): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pgfm-bench-'));
+  await cp(path.join(ROOT, 'migrations', 'versions.yaml'), path.join(dir, 'versions.yaml'));
+  for (const id of ids) await cp(path.join(ROOT, 'migrations', id), path.join(dir, id), { recursive: true });
+  if (ids.includes(PHONES)) {
+    const yaml = path.join(dir, PHONES, 'migration.yaml');
+    await writeFile(yaml, (await readFile(yaml, 'utf8')).replace(/  batch_target_ms: 200\n  backup: true\n/, edits));
+  }
+  return dir;
+}
+
+async function cli(argv: string[], env: Record<string, string>): Promise<void> {
+  const errors: string[] = [];
+  const { run } = buildProgram({ ...process.env, LOG_LEVEL: 'silent', ...env }, { out: () => undefined, err: (line) => errors.push(line) });
+  const code = await run(argv);
+  if (code !== 0) throw new Error(`migrate ${argv.join(' ')} exited ${code}: ${errors.join(' ')}`);
+}
+
+async function stopAll(procs: Proc[]): Promise<void> {
+  procs.forEach((p) => p.child.kill('SIGKILL'));
+  await Promise.all(procs.map((p) => p.exited));
+}
+
+/**
+ * The base schema applied by the fleet (so the catalog records it) and `rows` generated
+ * customers, vacuumed and analyzed: what every measurement of this size copies.
+ */
+async function makeTemplate(rows: number): Promise<string> {
+  const name = uniqueName('template');
   await admin((c) => c.query(`CREATE DATABASE ${name}`));
-  const url = Object.assign(new URL(ADMIN), { pathname: `/${name}` }).toString();
+  const dir = await migrationsDir([BASE]);
+  const env = { DATABASE_URL: databaseUrl(name), QUEUE_PREFIX: uniqueName('q'), MIGRATIONS_DIR: dir, COORDINATOR_TICK_MS: '200', LOG_LEVEL: 'warn' };
+  const procs = [startProcess('coordinator', 'coordinator/main.ts', env), startProcess('worker', 'workers/main.ts', env)];
+  try {
+    await cli(['up', '--to', BASE, '--wait'], env);
+  } finally {
+    await stopAll(procs);
+    await rm(dir, { recursive: true, force: true });
+  }
+  await admin(async (client) => {
+    await generateData(client, rows);
+    // The killed coordinator's lease would hold the next one back until it expired.
+    await client.query('DELETE FROM migration_mgmt.coordinator_lease');
+  }, databaseUrl(name));
+  return name;
+}
+
+interface Copy {
+  name: string;
+  url: string;
+  query: (sql: string, params?: unknown[]) => Promise<pg.QueryResult>;
+  drop: () => Promise<void>;
+}
+
+async function copyOf(template: string): Promise<Copy> {
+  const name = uniqueName('run');
+  // FILE_COPY checkpoints and copies the files: the copy starts with nothing of it in shared buffers.
+  await admin((c) => c.query(`CREATE DATABASE ${name} TEMPLATE ${template} STRATEGY FILE_COPY`));
+  const url = databaseUrl(name);
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   // An idle connection cut by the final DROP DATABASE ... WITH (FORCE) must not crash the bench.
   pool.on('error', () => undefined);
@@ -70,83 +138,56 @@ async function freshDatabase(): Promise<Database> {
   };
 }
 
-async function fill(db: Database, rows: number): Promise<void> {
-  const client = new pg.Client({ connectionString: db.url });
-  await client.connect();
-  try {
-    await generateData(client, rows);
-    await client.query('CHECKPOINT');
-  } finally {
-    await client.end();
-  }
-}
-
-async function migrationsDir(edits: string): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'pgfm-bench-'));
-  await cp(path.join(ROOT, 'migrations', 'versions.yaml'), path.join(dir, 'versions.yaml'));
-  for (const id of [BASE, PHONES]) await cp(path.join(ROOT, 'migrations', id), path.join(dir, id), { recursive: true });
-  const yaml = path.join(dir, PHONES, 'migration.yaml');
-  await writeFile(yaml, (await readFile(yaml, 'utf8')).replace(/  batch_target_ms: 200\n  backup: true\n/, edits));
-  return dir;
-}
-
-async function cli(argv: string[], env: Record<string, string>): Promise<void> {
-  const errors: string[] = [];
-  const { run } = buildProgram({ ...process.env, LOG_LEVEL: 'silent', ...env }, { out: () => undefined, err: (line) => errors.push(line) });
-  const code = await run(argv);
-  if (code !== 0) throw new Error(`migrate ${argv.join(' ')} exited ${code}: ${errors.join(' ')}`);
-}
-
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50);
 
-/** The plain single-statement UPDATE, in one backend, on freshly generated data. */
-async function singleUpdate(rows: number): Promise<number> {
-  const db = await freshDatabase();
+interface Measurement {
+  seconds: number;
+  rowsChanged: number;
+  batches: number[];
+}
+
+/** The plain single-statement UPDATE of the migration's `set` and `where`, in one backend. */
+async function singleUpdate(template: string): Promise<Measurement> {
+  const db = await copyOf(template);
   try {
-    await db.query(await readFile(path.join(ROOT, 'migrations', BASE, 'up.sql'), 'utf8'));
-    await fill(db, rows);
     await db.query(await readFile(path.join(ROOT, 'migrations', PHONES, 'up.sql'), 'utf8'));
-    const meta = await readFile(path.join(ROOT, 'migrations', PHONES, 'migration.yaml'), 'utf8');
-    const { parse } = await import('yaml');
-    const spec = (parse(meta) as { backfill: { set: Record<string, string>; where: string } }).backfill;
+    const spec = (parseYaml(await readFile(path.join(ROOT, 'migrations', PHONES, 'migration.yaml'), 'utf8')) as { backfill: { set: Record<string, string>; where: string } })
+      .backfill;
     const set = Object.entries(spec.set).map(([column, expression]) => `${column} = ${expression}`).join(', ');
+    await db.query('CHECKPOINT');
     const started = performance.now();
     const result = await db.query(`UPDATE hs.customers SET ${set} WHERE ${spec.where}`);
     const seconds = (performance.now() - started) / 1000;
     if (!result.rowCount) throw new Error('the UPDATE changed nothing');
-    return seconds;
+    return { seconds, rowsChanged: result.rowCount, batches: [] };
   } finally {
     await db.drop();
   }
 }
 
-interface FleetResult {
-  seconds: number;
-  rowsChanged: number;
-  batchP50: number;
-  batchP99: number;
-  target: number;
+interface FleetOptions {
+  workers: number;
+  backup: boolean;
+  throttle?: { rowsPerSecond: number; targetMs: number };
+  during?: (db: Copy) => Promise<void>;
 }
 
 /** The fleet backfill: `workers` processes of one connection each, one chunk each at a time. */
-async function fleetBackfill(
-  rows: number,
-  workers: number,
-  options: { backup: boolean; throttle?: { rowsPerSecond: number; targetMs: number }; during?: (db: Database) => Promise<void> },
-): Promise<FleetResult & { pgbench?: unknown }> {
-  const db = await freshDatabase();
+async function fleetBackfill(template: string, rows: number, options: FleetOptions): Promise<Measurement> {
+  const db = await copyOf(template);
   const targetMs = options.throttle?.targetMs ?? 200;
   const dir = await migrationsDir(
-    `  batch_target_ms: ${targetMs}\n  backup: ${options.backup}\n  chunk_keys: ${Math.ceil(rows / (workers * 4))}\n  max_parallel_chunks: ${workers}\n` +
+    [BASE, PHONES],
+    `  batch_target_ms: ${targetMs}\n  backup: ${options.backup}\n  chunk_keys: ${Math.ceil(rows / (options.workers * 4))}\n  max_parallel_chunks: ${options.workers}\n` +
       `  initial_batch_size: 2000\n` +
       (options.throttle ? `  max_rows_per_second: ${options.throttle.rowsPerSecond}\n` : ''),
   );
-  const env = { DATABASE_URL: db.url, QUEUE_PREFIX: `bench_${randomBytes(3).toString('hex')}`, MIGRATIONS_DIR: dir, COORDINATOR_TICK_MS: '200' };
+  const env = { DATABASE_URL: db.url, QUEUE_PREFIX: uniqueName('q'), MIGRATIONS_DIR: dir, COORDINATOR_TICK_MS: '200' };
   const procs: Proc[] = [startProcess('coordinator', 'coordinator/main.ts', { ...env, LOG_LEVEL: 'warn' })];
-  for (let i = 0; i < workers; i++) procs.push(startProcess(`worker-${i}`, 'workers/main.ts', { ...env, WORKER_CONCURRENCY: '1', LOG_LEVEL: 'debug' }));
+  for (let i = 0; i < options.workers; i++) procs.push(startProcess(`worker-${i}`, 'workers/main.ts', { ...env, WORKER_CONCURRENCY: '1', LOG_LEVEL: 'debug' }));
   try {
-    await cli(['up', '--to', BASE, '--wait'], env);
-    await fill(db, rows);
+    await db.query('CHECKPOINT');
     const during = options.during?.(db);
     await cli(['up', '--wait'], env);
     await during;
@@ -156,18 +197,10 @@ async function fleetBackfill(
     const batches = procs
       .flatMap((p) => p.output)
       .filter((line) => line.includes('"msg":"sub-batch"'))
-      .map((line) => (JSON.parse(line) as { elapsedMs: number }).elapsedMs)
-      .sort((a, b) => a - b);
-    return {
-      seconds: window[0].seconds,
-      rowsChanged: Number(window[0].changed),
-      batchP50: percentile(batches, 50),
-      batchP99: percentile(batches, 99),
-      target: targetMs,
-    };
+      .map((line) => (JSON.parse(line) as { elapsedMs: number }).elapsedMs);
+    return { seconds: window[0].seconds, rowsChanged: Number(window[0].changed), batches };
   } finally {
-    procs.forEach((p) => p.child.kill('SIGKILL'));
-    await Promise.all(procs.map((p) => p.exited));
+    await stopAll(procs);
     await db.drop();
     await rm(dir, { recursive: true, force: true });
   }
@@ -177,11 +210,10 @@ interface PgbenchStats {
   tps: number;
   p99: number;
   max: number;
-  transactions: number;
 }
 
 /** pgbench, 4 clients, on customer rows the backfill also touches; latencies from its per-transaction log. */
-async function pgbench(db: Database, rows: number, seconds: number): Promise<PgbenchStats> {
+async function pgbench(db: Copy, rows: number, seconds: number): Promise<PgbenchStats> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'pgfm-pgbench-'));
   const script = path.join(dir, 'oltp.sql');
   await writeFile(
@@ -205,70 +237,118 @@ async function pgbench(db: Database, rows: number, seconds: number): Promise<Pgb
   }
   await rm(dir, { recursive: true, force: true });
   latencies.sort((a, b) => a - b);
-  return { tps: Math.round(latencies.length / seconds), p99: percentile(latencies, 99), max: latencies.at(-1) ?? NaN, transactions: latencies.length };
+  return { tps: Math.round(latencies.length / seconds), p99: percentile(latencies, 99), max: latencies.at(-1) ?? NaN };
 }
 
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
 
-function printThroughput(table: string[][]): void {
-  const header = ['rows', 'method', 'seconds', 'rows/s', 'ratio', 'batch p50/p99 ms', 'target ms'];
-  const widths = header.map((title, i) => Math.max(title.length, ...table.map((row) => row[i]!.length)));
-  console.log([header, ...table].map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')).join('\n'));
-  const small = table.find((row) => row[0] === String(SMALL) && row[1] === 'fleet, 2 workers, backup on')!;
-  const large = table.find((row) => row[0] === String(ROWS) && row[1] === 'fleet, 2 workers, backup on')!;
-  console.log(`linearity (2 workers, backup on): ${ROWS / SMALL}x rows took ${fmt(Number(large[2]) / Number(small[2]))}x the time`);
+interface Method {
+  label: string;
+  measure: (template: string, rows: number) => Promise<Measurement>;
+}
+
+const METHODS: Method[] = [
+  { label: 'single UPDATE (1 backend)', measure: (template) => singleUpdate(template) },
+  ...WORKERS.flatMap((workers) =>
+    [false, true].map((backup) => ({
+      label: `fleet, ${workers} worker${workers > 1 ? 's' : ''}, backup ${backup ? 'on' : 'off'}`,
+      measure: (template: string, rows: number) => fleetBackfill(template, rows, { workers, backup }),
+    })),
+  ),
+];
+
+/** Every method on copies of one template, `ROUNDS` times in turn; one table row per method. */
+async function throughput(rows: number): Promise<Array<{ label: string; seconds: number[]; rowsChanged: number; batches: number[] }>> {
+  const template = await makeTemplate(rows);
+  try {
+    const results = METHODS.map((method) => ({ label: method.label, seconds: [] as number[], rowsChanged: 0, batches: [] as number[] }));
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const [i, method] of METHODS.entries()) {
+        const measured = await method.measure(template, rows);
+        const result = results[i]!;
+        result.seconds.push(measured.seconds);
+        result.rowsChanged = measured.rowsChanged;
+        result.batches.push(...measured.batches);
+        process.stderr.write(`  ${rows} rows, round ${round}/${ROUNDS}: ${method.label} ${fmt(measured.seconds)} s\n`);
+      }
+    }
+    return results;
+  } finally {
+    await admin((c) => c.query(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`));
+  }
+}
+
+function printThroughput(table: Map<number, Awaited<ReturnType<typeof throughput>>>): void {
+  const header = ['rows', 'method', `median s (of ${ROUNDS})`, 'runs s', 'rows/s', 'ratio', 'sub-batch p50/p99 ms'];
+  const lines: string[][] = [];
+  for (const [rows, results] of table) {
+    const baseline = median(results[0]!.seconds);
+    for (const result of results) {
+      const seconds = median(result.seconds);
+      const batches = [...result.batches].sort((a, b) => a - b);
+      lines.push([
+        String(rows),
+        result.label,
+        fmt(seconds),
+        result.seconds.map((s) => fmt(s)).join(' '),
+        String(Math.round(result.rowsChanged / seconds)),
+        fmt(baseline / seconds),
+        batches.length ? `${fmt(percentile(batches, 50), 1)} / ${fmt(percentile(batches, 99), 1)}` : '-',
+      ]);
+    }
+  }
+  const widths = header.map((title, i) => Math.max(title.length, ...lines.map((row) => row[i]!.length)));
+  console.log([header, ...lines].map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')).join('\n'));
+  const largest = Math.max(...WORKERS);
+  const label = `fleet, ${largest} worker${largest > 1 ? 's' : ''}, backup on`;
+  const small = table.get(SMALL)?.find((r) => r.label === label);
+  const large = table.get(ROWS)?.find((r) => r.label === label);
+  if (small && large && SMALL !== ROWS) {
+    console.log(`linearity (${label}): ${ROWS / SMALL}x rows took ${fmt(median(large.seconds) / median(small.seconds))}x the time`);
+  }
+  console.log('sub-batch target: 200 ms');
+}
+
+async function pgbenchImpact(): Promise<void> {
+  const template = await makeTemplate(ROWS);
+  try {
+    const idle = await copyOf(template);
+    let before: PgbenchStats;
+    try {
+      before = await pgbench(idle, ROWS, 15);
+    } finally {
+      await idle.drop();
+    }
+    let during: PgbenchStats | undefined;
+    const throttled = await fleetBackfill(template, ROWS, {
+      workers: 2,
+      backup: true,
+      throttle: { rowsPerSecond: 10_000, targetMs: 10 },
+      during: async (db) => {
+        await sleep(1000);
+        during = await pgbench(db, ROWS, 20);
+      },
+    });
+    const batches = throttled.batches.sort((a, b) => a - b);
+    console.log(`\npgbench, 4 clients, UPDATE+SELECT by random customer id, ${ROWS} rows`);
+    console.log(`before:  ${before.tps} tps, p99 ${fmt(before.p99)} ms, max ${fmt(before.max)} ms`);
+    console.log(
+      `during throttled fleet backfill (2 workers, 10k rows/s, 10 ms sub-batches; backfill ${fmt(throttled.seconds)} s, sub-batch p99 ${fmt(percentile(batches, 99), 1)} ms):`,
+    );
+    console.log(`         ${during!.tps} tps, p99 ${fmt(during!.p99)} ms (${fmt(during!.p99 / before.p99)}x), max ${fmt(during!.max)} ms`);
+  } finally {
+    await admin((c) => c.query(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`));
+  }
 }
 
 async function main(): Promise<void> {
-  console.log(`backfill benchmark: ${ROWS} and ${SMALL} customers (70% need a change), ${os.cpus().length} cores`);
-  const table: string[][] = [];
-  const baseline = new Map<number, number>();
-  for (const rows of values['pgbench-only'] ? [] : [SMALL, ROWS]) {
-    const update = await singleUpdate(rows);
-    baseline.set(rows, update);
-    table.push([String(rows), 'single UPDATE (1 backend)', fmt(update), String(Math.round((rows * 0.7) / update)), '1.00', '-', '-']);
-    for (const workers of [1, 2]) {
-      for (const backup of [false, true]) {
-        const result = await fleetBackfill(rows, workers, { backup });
-        table.push([
-          String(rows),
-          `fleet, ${workers} worker${workers > 1 ? 's' : ''}, backup ${backup ? 'on' : 'off'}`,
-          fmt(result.seconds),
-          String(Math.round(result.rowsChanged / result.seconds)),
-          fmt(update / result.seconds),
-          `${fmt(result.batchP50, 1)} / ${fmt(result.batchP99, 1)}`,
-          String(result.target),
-        ]);
-      }
-    }
+  console.log(`backfill benchmark: ${ROWS}${SMALL ? ` and ${SMALL}` : ''} customers (70% need a change), ${os.cpus().length} cores, ${ROUNDS} rounds`);
+  if (!values['pgbench-only']) {
+    const table = new Map<number, Awaited<ReturnType<typeof throughput>>>();
+    for (const rows of SMALL ? [SMALL, ROWS] : [ROWS]) table.set(rows, await throughput(rows));
+    printThroughput(table);
   }
-  if (table.length > 0) printThroughput(table);
-
-  if (!values['no-pgbench']) {
-    const db = await freshDatabase();
-    let before: PgbenchStats;
-    try {
-      await db.query(await readFile(path.join(ROOT, 'migrations', BASE, 'up.sql'), 'utf8'));
-      await fill(db, ROWS);
-      before = await pgbench(db, ROWS, 15);
-    } finally {
-      await db.drop();
-    }
-    let during: PgbenchStats | undefined;
-    const throttled = await fleetBackfill(ROWS, 2, {
-      backup: true,
-      throttle: { rowsPerSecond: 10_000, targetMs: 10 },
-      during: async (fleetDb) => {
-        await sleep(1000);
-        during = await pgbench(fleetDb, ROWS, 20);
-      },
-    });
-    console.log(`\npgbench, 4 clients, UPDATE+SELECT by random customer id, ${ROWS} rows`);
-    console.log(`before:  ${before.tps} tps, p99 ${fmt(before.p99)} ms, max ${fmt(before.max)} ms`);
-    console.log(`during throttled fleet backfill (2 workers, 10k rows/s, 10 ms sub-batches; backfill ${fmt(throttled.seconds)} s, sub-batch p99 ${fmt(throttled.batchP99, 1)} ms):`);
-    console.log(`         ${during!.tps} tps, p99 ${fmt(during!.p99)} ms (${fmt(during!.p99 / before.p99)}x), max ${fmt(during!.max)} ms`);
-  }
-  if (baseline.size > 0) console.log(`baseline single UPDATE: ${[...baseline].map(([rows, s]) => `${rows} rows ${fmt(s)} s`).join(', ')}`);
+  if (!values['no-pgbench']) await pgbenchImpact();
 }
 
 await main();
