@@ -1,13 +1,13 @@
-import { readCatalogState } from '../../shared/catalog/state.js';
-import { readRun, runSteps } from '../../shared/catalog/runs.js';
-import { inTransaction } from '../../shared/db.js';
+import type pg from 'pg';
+import type { CatalogState } from '../../shared/catalog/state.js';
+import { readRun, runSteps, type RunRow } from '../../shared/catalog/runs.js';
+import type { DefinitionSet } from '../../shared/definitions/loader.js';
 import { BadInputError } from '../../shared/errors.js';
 import { rollbackSteps } from '../../shared/rollback.js';
-import type { Environment } from '../../shared/config.js';
-import { withDatabase, type CommandContext } from '../context.js';
-import { planDown } from '../planner.js';
-import { createRun, lockEnvironment } from '../runs.js';
-import { planAndStartRun, reportRun } from './report-run.js';
+import type { CommandContext, Database } from '../context.js';
+import { dependencyGraph, planDown } from '../planner.js';
+import { createRun } from '../runs.js';
+import { planAndStartRun } from './report-run.js';
 
 export interface DownOptions {
   to: string;
@@ -36,35 +36,64 @@ export async function downCommand(ctx: CommandContext, options: DownOptions): Pr
   });
 }
 
-/** Rolls back what one earlier run applied, in reverse stage order, through the fleet. */
+/**
+ * Rolls back what one earlier run applied, in reverse stage order, through the fleet; refused
+ * while a migration applied later (and not undone) depends on one of them: that run goes first.
+ */
 export async function rollbackCommand(ctx: CommandContext, options: { run: string; wait?: boolean; json?: boolean }): Promise<number> {
   const { config } = ctx;
-  return withDatabase(config, { create: true }, async (db) => {
-    const outcome = await inTransaction(db.pool, async (client) => {
-      await lockEnvironment(client, config.ENVIRONMENT);
-      const run = await readRun(client, db.tables, options.run);
-      if (!run) throw new BadInputError(`unknown run ${options.run}`, { runId: options.run, field: '--run' });
-      if (run.direction !== 'up') throw new BadInputError(`run ${options.run} is a rollback itself`, { runId: options.run, field: '--run' });
-      if (run.status === 'running' || run.status === 'rolling_back') {
-        throw new BadInputError(`run ${options.run} is still ${run.status}: cancel it first`, { runId: options.run, field: '--run' });
-      }
-      const state = await readCatalogState(client, db.tables, run.environment as Environment);
-      const upSteps = (await runSteps(client, db.tables, run.run_id)).filter(
-        (step) => step.direction === 'up' && ['completed', 'failed'].includes(state.migrations.get(step.migration_id)?.status ?? ''),
-      );
-      const steps = rollbackSteps(upSteps);
-      const plan = { environment: run.environment, direction: 'down', rollbackOf: run.run_id, steps };
-      return createRun(
-        client,
-        db.tables,
-        {
-          environment: run.environment, direction: 'down', target: null, setId: run.set_id, rollbackOf: run.run_id, autoRollback: false,
-          plan, planHash: `rollback-${run.run_id}`, createdBy: config.ACTOR,
-        },
-        steps,
-        { actor: config.ACTOR, action: 'run.rollback_requested', details: { rollbackOf: run.run_id, migrations: steps.length } },
-      );
-    });
-    return reportRun(ctx, db, outcome, options);
+  return planAndStartRun(ctx, options, async (client, db, definitions, state) => {
+    const run = await readRun(client, db.tables, options.run);
+    if (!run) throw new BadInputError(`unknown run ${options.run}`, { runId: options.run, field: '--run' });
+    if (run.environment !== config.ENVIRONMENT) {
+      throw new BadInputError(`run ${options.run} belongs to ${run.environment}, not ${config.ENVIRONMENT}: set ENVIRONMENT=${run.environment}`, { runId: options.run, field: '--run' });
+    }
+    if (run.direction !== 'up') throw new BadInputError(`run ${options.run} is a rollback itself`, { runId: options.run, field: '--run' });
+    if (run.status === 'running' || run.status === 'rolling_back') {
+      throw new BadInputError(`run ${options.run} is still ${run.status}: cancel it first`, { runId: options.run, field: '--run' });
+    }
+    const upSteps = (await runSteps(client, db.tables, run.run_id)).filter(
+      (step) => step.direction === 'up' && ['completed', 'failed'].includes(state.migrations.get(step.migration_id)?.status ?? ''),
+    );
+    const steps = rollbackSteps(upSteps);
+    await refuseUndoingDependencies(client, db, definitions, state, run, new Set(steps.map((step) => step.migrationId)));
+    const plan = { environment: run.environment, direction: 'down', rollbackOf: run.run_id, steps };
+    return createRun(
+      client,
+      db.tables,
+      {
+        environment: run.environment, direction: 'down', target: null, setId: run.set_id, rollbackOf: run.run_id, autoRollback: false,
+        plan, planHash: `rollback-${run.run_id}`, createdBy: config.ACTOR,
+      },
+      steps,
+      { actor: config.ACTOR, action: 'run.rollback_requested', details: { rollbackOf: run.run_id, migrations: steps.length } },
+    );
   });
+}
+
+/** A migration still applied that depends (explicitly, by history, set or version) on one being undone stops the rollback. */
+async function refuseUndoingDependencies(
+  client: pg.PoolClient,
+  db: Database,
+  definitions: DefinitionSet,
+  state: CatalogState,
+  run: RunRow,
+  undoing: Set<string>,
+): Promise<void> {
+  const { plain, versionDeps } = dependencyGraph(definitions);
+  for (const applied of state.migrations.values()) {
+    if (undoing.has(applied.migrationId) || (applied.status !== 'completed' && applied.status !== 'running')) continue;
+    const needed = [...(plain.get(applied.migrationId) ?? []), ...(versionDeps.get(applied.migrationId) ?? [])].find((id) => undoing.has(id));
+    if (needed === undefined) continue;
+    const { rows } = await client.query<{ run_id: string | null }>(
+      `SELECT run_id FROM ${db.tables.migration_status} WHERE migration_id = $1 AND environment = $2`,
+      [applied.migrationId, run.environment],
+    );
+    const later = rows[0]?.run_id;
+    throw new BadInputError(
+      `run ${run.run_id} applied ${needed}, which ${applied.migrationId} depends on, and ${applied.migrationId} is still applied` +
+        `${later ? ` (by run ${later}): roll back run ${later} first` : ''}, or go down with \`down --to\``,
+      { runId: run.run_id, migrationId: applied.migrationId, field: '--run' },
+    );
+  }
 }

@@ -20,6 +20,10 @@ describe('operator commands against a running fleet', () => {
   let fx: FleetFixture;
   let pristine: string;
   let firstRun: string;
+  /** Applied M2 and was cancelled before M3. */
+  let cancelledRun: string;
+  /** Applied M3 and M4 after a dead-letter retry. */
+  let retriedRun: string;
 
   const steps = async (runId: string) =>
     (
@@ -122,6 +126,7 @@ describe('operator commands against a running fleet', () => {
       20_000,
       50,
     );
+    cancelledRun = runId;
     const cancel = await fx.cli(['cancel', '--run', runId, '--reason', 'test']);
     ok(cancel);
     expect(cancel.stdout).toContain(`run ${runId} cancelled`);
@@ -147,6 +152,7 @@ describe('operator commands against a running fleet', () => {
     const up = await fx.cli(['up', '--to', M4, '--wait', '--json']);
     ok(up, 1);
     const runId = jsonLines(up.stdout)[0]!['runId'] as string;
+    retriedRun = runId;
     expect(await runRow(runId)).toMatchObject({ status: 'failed' });
     expect((await runRow(runId))?.error).toContain(M4);
     expect((await steps(runId)).map((s) => [s.migration_id, s.direction, s.status])).toEqual([
@@ -189,5 +195,21 @@ describe('operator commands against a running fleet', () => {
     expect(purge.stdout).toBe('removed 1 dead letter');
     expect(JSON.parse((await fx.cli(['dlq', 'list', '--json'])).stdout)).toEqual([]);
     expect((await fx.cli(['dlq', 'list'])).stdout).toBe('the dead-letter queue is empty');
+  });
+
+  it('rollback --run refuses to undo what a later run built on, naming that run; undone in order it works', async () => {
+    const refused = await fx.cli(['rollback', '--run', cancelledRun]);
+    ok(refused, 2);
+    // M3 (applied by the retried run) depends on M2 by history.
+    expect(refused.stderr).toContain(`run ${cancelledRun} applied ${M2}, which ${M3} depends on`);
+    expect(refused.stderr).toContain(`roll back run ${retriedRun} first`);
+    const { rows } = await fx.db.query(`SELECT count(*)::int AS n FROM migration_mgmt.runs WHERE rollback_of = $1`, [cancelledRun]);
+    expect(rows).toEqual([{ n: 0 }]);
+
+    ok(await fx.cli(['rollback', '--run', retriedRun, '--wait']));
+    ok(await fx.cli(['rollback', '--run', cancelledRun, '--wait']));
+    expect(await migrationStatuses(fx.db)).toMatchObject({ [M1]: 'completed', [M2]: 'rolled_back', [M3]: 'rolled_back', [M4]: 'rolled_back' });
+    const { rows: columns } = await fx.db.query(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = 'app' AND column_name = 'price'`);
+    expect(columns).toEqual([{ n: 0 }]);
   });
 });
