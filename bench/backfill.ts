@@ -76,11 +76,14 @@ async function migrationsDir(ids: string[], edits = ''): Promise<string> {
   return dir;
 }
 
-async function cli(argv: string[], env: Record<string, string>): Promise<void> {
+/** Runs a `migrate` command in this process; returns what it printed. */
+async function cli(argv: string[], env: Record<string, string>): Promise<string[]> {
+  const out: string[] = [];
   const errors: string[] = [];
-  const { run } = buildProgram({ ...process.env, LOG_LEVEL: 'silent', ...env }, { out: () => undefined, err: (line) => errors.push(line) });
+  const { run } = buildProgram({ ...process.env, LOG_LEVEL: 'silent', ...env }, { out: (line) => out.push(line), err: (line) => errors.push(line) });
   const code = await run(argv);
   if (code !== 0) throw new Error(`migrate ${argv.join(' ')} exited ${code}: ${errors.join(' ')}`);
+  return out;
 }
 
 async function stopAll(procs: Proc[]): Promise<void> {
@@ -170,17 +173,21 @@ interface FleetOptions {
   workers: number;
   backup: boolean;
   throttle?: { rowsPerSecond: number; targetMs: number };
-  during?: (db: Copy) => Promise<void>;
 }
 
-/** The fleet backfill: `workers` processes of one connection each, one chunk each at a time. */
-async function fleetBackfill(template: string, rows: number, options: FleetOptions): Promise<Measurement> {
+interface RunningFleet {
+  db: Copy;
+  env: Record<string, string>;
+  procs: Proc[];
+}
+
+/** A copy of the template with a coordinator and `workers` processes (one connection each) running against it. */
+async function withFleet<T>(template: string, rows: number, options: FleetOptions, work: (fleet: RunningFleet) => Promise<T>): Promise<T> {
   const db = await copyOf(template);
-  const targetMs = options.throttle?.targetMs ?? 200;
   const dir = await migrationsDir(
     [BASE, PHONES],
-    `  batch_target_ms: ${targetMs}\n  backup: ${options.backup}\n  chunk_keys: ${Math.ceil(rows / (options.workers * 4))}\n  max_parallel_chunks: ${options.workers}\n` +
-      `  initial_batch_size: 2000\n` +
+    `  batch_target_ms: ${options.throttle?.targetMs ?? 200}\n  backup: ${options.backup}\n  chunk_keys: ${Math.ceil(rows / (options.workers * 4))}\n` +
+      `  max_parallel_chunks: ${options.workers}\n  initial_batch_size: 2000\n` +
       (options.throttle ? `  max_rows_per_second: ${options.throttle.rowsPerSecond}\n` : ''),
   );
   const env = { DATABASE_URL: db.url, QUEUE_PREFIX: uniqueName('q'), MIGRATIONS_DIR: dir, COORDINATOR_TICK_MS: '200' };
@@ -188,22 +195,29 @@ async function fleetBackfill(template: string, rows: number, options: FleetOptio
   for (let i = 0; i < options.workers; i++) procs.push(startProcess(`worker-${i}`, 'workers/main.ts', { ...env, WORKER_CONCURRENCY: '1', LOG_LEVEL: 'debug' }));
   try {
     await db.query('CHECKPOINT');
-    const during = options.during?.(db);
-    await cli(['up', '--wait'], env);
-    await during;
-    const { rows: window } = await db.query(
-      `SELECT extract(epoch FROM max(finished_at) - min(started_at))::float8 AS seconds, sum(rows_changed)::bigint AS changed FROM migration_mgmt.chunks`,
-    );
-    const batches = procs
-      .flatMap((p) => p.output)
-      .filter((line) => line.includes('"msg":"sub-batch"'))
-      .map((line) => (JSON.parse(line) as { elapsedMs: number }).elapsedMs);
-    return { seconds: window[0].seconds, rowsChanged: Number(window[0].changed), batches };
+    return await work({ db, env, procs });
   } finally {
     await stopAll(procs);
     await db.drop();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+const subBatchTimes = (procs: Proc[]) =>
+  procs
+    .flatMap((p) => p.output)
+    .filter((line) => line.includes('"msg":"sub-batch"'))
+    .map((line) => (JSON.parse(line) as { elapsedMs: number }).elapsedMs);
+
+/** The fleet backfill from start to end; the time is from the first chunk's start to the last one's end. */
+async function fleetBackfill(template: string, rows: number, options: FleetOptions): Promise<Measurement> {
+  return withFleet(template, rows, options, async ({ db, env, procs }) => {
+    await cli(['up', '--wait'], env);
+    const { rows: window } = await db.query(
+      `SELECT extract(epoch FROM max(finished_at) - min(started_at))::float8 AS seconds, sum(rows_changed)::bigint AS changed FROM migration_mgmt.chunks`,
+    );
+    return { seconds: window[0].seconds, rowsChanged: Number(window[0].changed), batches: subBatchTimes(procs) };
+  });
 }
 
 interface PgbenchStats {
@@ -309,33 +323,41 @@ function printThroughput(table: Map<number, Awaited<ReturnType<typeof throughput
   console.log('sub-batch target: 200 ms');
 }
 
+const THROTTLED = { rowsPerSecond: 10_000, targetMs: 10 };
+
+/**
+ * pgbench on an idle copy, then on a copy where the fleet backfill (2 workers, backup on,
+ * throttled) has its chunks under way; the run is cancelled once pgbench is done.
+ */
 async function pgbenchImpact(): Promise<void> {
   const template = await makeTemplate(ROWS);
   try {
     const idle = await copyOf(template);
     let before: PgbenchStats;
     try {
-      before = await pgbench(idle, ROWS, 15);
+      before = await pgbench(idle, ROWS, 20);
     } finally {
       await idle.drop();
     }
-    let during: PgbenchStats | undefined;
-    const throttled = await fleetBackfill(template, ROWS, {
-      workers: 2,
-      backup: true,
-      throttle: { rowsPerSecond: 10_000, targetMs: 10 },
-      during: async (db) => {
-        await sleep(1000);
-        during = await pgbench(db, ROWS, 20);
-      },
+    const during = await withFleet(template, ROWS, { workers: 2, backup: true, throttle: THROTTLED }, async ({ db, env, procs }) => {
+      const runId = (JSON.parse((await cli(['up', '--json'], env)).join('')) as { runId: string }).runId;
+      const keysDone = async () => Number((await db.query(`SELECT COALESCE(sum(keys_done), 0) AS n FROM migration_mgmt.chunks`)).rows[0].n);
+      while ((await keysDone()) === 0) await sleep(100);
+      const startKeys = await keysDone();
+      const started = performance.now();
+      const stats = await pgbench(db, ROWS, 20);
+      const keysPerSecond = ((await keysDone()) - startKeys) / ((performance.now() - started) / 1000);
+      await cli(['cancel', '--run', runId], env);
+      return { stats, keysPerSecond, batches: subBatchTimes(procs).sort((a, b) => a - b) };
     });
-    const batches = throttled.batches.sort((a, b) => a - b);
-    console.log(`\npgbench, 4 clients, UPDATE+SELECT by random customer id, ${ROWS} rows`);
+    const { stats } = during;
+    console.log(`\npgbench, 4 clients, 20 s, UPDATE+SELECT by random customer id, ${ROWS} rows`);
     console.log(`before:  ${before.tps} tps, p99 ${fmt(before.p99)} ms, max ${fmt(before.max)} ms`);
     console.log(
-      `during throttled fleet backfill (2 workers, 10k rows/s, 10 ms sub-batches; backfill ${fmt(throttled.seconds)} s, sub-batch p99 ${fmt(percentile(batches, 99), 1)} ms):`,
+      `during the fleet backfill (2 workers, backup on, limit ${THROTTLED.rowsPerSecond} rows/s, ${THROTTLED.targetMs} ms sub-batches: ` +
+        `${Math.round(during.keysPerSecond)} keys/s, sub-batch p99 ${fmt(percentile(during.batches, 99), 1)} ms):`,
     );
-    console.log(`         ${during!.tps} tps, p99 ${fmt(during!.p99)} ms (${fmt(during!.p99 / before.p99)}x), max ${fmt(during!.max)} ms`);
+    console.log(`         ${stats.tps} tps, p99 ${fmt(stats.p99)} ms (${fmt(stats.p99 / before.p99)}x), max ${fmt(stats.max)} ms`);
   } finally {
     await admin((c) => c.query(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`));
   }
