@@ -388,8 +388,10 @@ async function updateWithBackup(
                   RETURNING ${savedColumns.map((_, i) => `o.${alias(i)}`).join(', ')}),
           kept AS (INSERT INTO ${backupTable} (${saved}) SELECT * FROM upd)
      SELECT (SELECT count(*) FROM upd)::int AS changed,
-            (SELECT json_agg(json_build_array(${target.keys.map((_, i) => `m.${alias(i)}::text`).join(', ')}))
-               FROM (SELECT ${keyAliases} FROM o EXCEPT SELECT ${keyAliases} FROM upd) m) AS missed`,
+            -- Each snapshot row updates at most one row: equal counts mean none was missed.
+            CASE WHEN (SELECT count(*) FROM upd) < (SELECT count(*) FROM o) THEN
+              (SELECT json_agg(json_build_array(${target.keys.map((_, i) => `m.${alias(i)}::text`).join(', ')}))
+                 FROM (SELECT ${keyAliases} FROM o EXCEPT SELECT ${keyAliases} FROM upd) m) END AS missed`,
     params,
   );
   const { changed, missed } = rows[0]!;

@@ -173,7 +173,9 @@ async function batchLoop(client: pg.PoolClient, deps: ChunkDeps, ctx: LoopContex
       }
       plan = await bounds.plan(client, lower, size);
       rowsChangedNow = await runForwardBatch(client, spec, ctx.target, ctx.backupTable, lower, plan.upper);
-      const keys = plan.done ? Math.max(0, Number(chunk.keys_total) - keysDone) : Math.min(plan.keys, Math.max(0, Number(chunk.keys_total) - keysDone));
+      // Progress counts against the keys found at the split; rows inserted since must not push it past 100%.
+      const remaining = Math.max(0, Number(chunk.keys_total) - keysDone);
+      const keys = plan.done ? remaining : Math.min(plan.keys, remaining);
       const elapsedMs = performance.now() - batchStarted;
       await recordChunkBatch(client, t, chunk.chunk_id, { checkpoint: plan.upper, nextMark: plan.nextMark, keys, rowsChanged: rowsChangedNow, batchSize: plan.keys, elapsedMs });
       if (plan.done) await setChunkStatus(client, t, chunk.chunk_id, 'completed');
