@@ -55,11 +55,14 @@ export class HealthGovernor {
   }
 
   private async evaluate(client: pg.ClientBase, extraQuery?: string): Promise<string | null> {
-    const { rows } = await client.query<{ blocked: number; oldest_xact_ms: number | null; replica_lag_ms: number | null }>(
-      `SELECT
-         (SELECT count(*)::int FROM pg_stat_activity a
-           WHERE a.wait_event_type = 'Lock' AND clock_timestamp() - a.query_start > make_interval(secs => $1::float8 / 1000)
-             AND EXISTS (SELECT 1 FROM pg_stat_activity w WHERE w.pid = ANY (pg_blocking_pids(a.pid)) AND w.application_name LIKE 'pgfm-worker%')) AS blocked,
+    const { rows } = await client.query<{ blocked: number; waiter: string | null; oldest_xact_ms: number | null; replica_lag_ms: number | null }>(
+      `WITH blocked AS (
+         SELECT a.pid, a.application_name, a.wait_event, left(a.query, 80) AS query FROM pg_stat_activity a
+          WHERE a.wait_event_type = 'Lock' AND clock_timestamp() - a.query_start > make_interval(secs => $1::float8 / 1000)
+            AND EXISTS (SELECT 1 FROM pg_stat_activity w WHERE w.pid = ANY (pg_blocking_pids(a.pid)) AND w.application_name LIKE 'pgfm-worker%'))
+       SELECT
+         (SELECT count(*)::int FROM blocked) AS blocked,
+         (SELECT format('pid %s %s, %s lock: %s', pid, NULLIF(application_name, ''), wait_event, query) FROM blocked ORDER BY pid LIMIT 1) AS waiter,
          (SELECT (extract(epoch FROM max(clock_timestamp() - xact_start)) * 1000)::float8 FROM pg_stat_activity
            WHERE xact_start IS NOT NULL AND backend_type = 'client backend' AND pid <> pg_backend_pid()
              AND application_name NOT LIKE 'pgfm-%') AS oldest_xact_ms,
@@ -67,7 +70,7 @@ export class HealthGovernor {
       [this.config.GOVERNOR_LOCK_WAIT_MS],
     );
     const health = rows[0]!;
-    if (health.blocked > 0) return `${health.blocked} session(s) waiting on locks held by the backfill`;
+    if (health.blocked > 0) return `${health.blocked} session(s) waiting on locks held by the backfill (${health.waiter})`;
     if ((health.oldest_xact_ms ?? 0) > this.config.GOVERNOR_MAX_XACT_AGE_MS) {
       return `a transaction has been open for ${Math.round(health.oldest_xact_ms! / 1000)} s`;
     }

@@ -109,16 +109,23 @@ describe('operating a running backfill: pause, resume, cancel, Redis flushed', (
     const runId = await start();
     await waitFor('backfill progress', async () => (await progress(runId)).keys > 10_000, 60_000);
     await db.query('CREATE TABLE public.pause_backfills ()');
-    const throttled = async () =>
-      (await db.query(`SELECT throttle_state FROM migration_mgmt.chunks WHERE run_id = $1 AND status = 'running' AND throttle_state IS NOT NULL`, [runId])).rows;
-    await waitFor('the governor to pause the chunks', async () => (await throttled()).length > 0, 10_000, 100);
-    expect((await throttled())[0]?.throttle_state).toBe('paused: health query returned false');
-    await sleep(1000);
-    const held = (await progress(runId)).keys;
-    await sleep(1500);
-    expect((await progress(runId)).keys).toBe(held);
-    expect(await runStatus(runId)).toBe('running');
-    await db.query('DROP TABLE public.pause_backfills');
+    try {
+      const paused = async () =>
+        (
+          await db.query(`SELECT 1 FROM migration_mgmt.chunks WHERE run_id = $1 AND status = 'running' AND throttle_state = 'paused: health query returned false'`, [
+            runId,
+          ])
+        ).rows.length > 0;
+      await waitFor('the governor to pause the chunks for the health query', paused, 10_000, 100);
+      await sleep(1000);
+      const held = (await progress(runId)).keys;
+      await sleep(1500);
+      expect((await progress(runId)).keys).toBe(held);
+      expect(await runStatus(runId)).toBe('running');
+    } finally {
+      // Left behind, the table would hold every later test's backfill.
+      await db.query('DROP TABLE public.pause_backfills');
+    }
     await waitFor('run to complete', async () => (await runStatus(runId)) === 'completed', 90_000);
     expect((await progress(runId)).keys).toBe(ROWS);
   }, 150_000);
