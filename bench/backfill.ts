@@ -16,19 +16,19 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { parse as parseYaml } from 'yaml';
-import { buildProgram } from '../producer/cli.js';
+import { seedFixture } from '../scripts/seed-fixture.js';
+import { admin, databaseUrl, migrate } from './common.js';
 import { generateData } from '../scripts/generate-data.js';
 import { ROOT, sleep, startProcess, type Proc } from '../scripts/processes.js';
 
 const BASE = '2025.01.01_000000_base_schema';
 const PHONES = '2025.01.31_150000_standardize_phone_numbers';
-const ADMIN = process.env['BENCH_ADMIN_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 const { values } = parseArgs({
   args: process.argv.slice(2).filter((arg) => arg !== 'backfill'),
@@ -52,39 +52,7 @@ for (const [name, value] of [['rows', ROWS], ['small', SMALL], ['rounds', ROUNDS
   }
 }
 
-async function admin<T>(work: (client: pg.Client) => Promise<T>, url = ADMIN): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
-const databaseUrl = (name: string) => Object.assign(new URL(ADMIN), { pathname: `/${name}` }).toString();
 const uniqueName = (kind: string) => `pgfm_bench_${kind}_${randomBytes(3).toString('hex')}`;
-
-async function migrationsDir(ids: string[], edits = ''): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'pgfm-bench-'));
-  await cp(path.join(ROOT, 'migrations', 'versions.yaml'), path.join(dir, 'versions.yaml'));
-  for (const id of ids) await cp(path.join(ROOT, 'migrations', id), path.join(dir, id), { recursive: true });
-  if (ids.includes(PHONES)) {
-    const yaml = path.join(dir, PHONES, 'migration.yaml');
-    await writeFile(yaml, (await readFile(yaml, 'utf8')).replace(/  batch_target_ms: 200\n  backup: true\n/, edits));
-  }
-  return dir;
-}
-
-/** Runs a `migrate` command in this process; returns what it printed. */
-async function cli(argv: string[], env: Record<string, string>): Promise<string[]> {
-  const out: string[] = [];
-  const errors: string[] = [];
-  const { run } = buildProgram({ ...process.env, LOG_LEVEL: 'silent', ...env }, { out: (line) => out.push(line), err: (line) => errors.push(line) });
-  const code = await run(argv);
-  if (code !== 0) throw new Error(`migrate ${argv.join(' ')} exited ${code}: ${errors.join(' ')}`);
-  return out;
-}
 
 async function stopAll(procs: Proc[]): Promise<void> {
   procs.forEach((p) => p.child.kill('SIGKILL'));
@@ -98,14 +66,14 @@ async function stopAll(procs: Proc[]): Promise<void> {
 async function makeTemplate(rows: number): Promise<string> {
   const name = uniqueName('template');
   await admin((c) => c.query(`CREATE DATABASE ${name}`));
-  const dir = await migrationsDir([BASE]);
-  const env = { DATABASE_URL: databaseUrl(name), QUEUE_PREFIX: uniqueName('q'), MIGRATIONS_DIR: dir, COORDINATOR_TICK_MS: '200', LOG_LEVEL: 'warn' };
+  const fixture = await seedFixture([BASE]);
+  const env = { DATABASE_URL: databaseUrl(name), QUEUE_PREFIX: uniqueName('q'), MIGRATIONS_DIR: fixture.dir, COORDINATOR_TICK_MS: '200', LOG_LEVEL: 'warn' };
   const procs = [startProcess('coordinator', 'coordinator/main.ts', env), startProcess('worker', 'workers/main.ts', env)];
   try {
-    await cli(['up', '--to', BASE, '--wait'], env);
+    await migrate(['up', '--to', BASE, '--wait'], env);
   } finally {
     await stopAll(procs);
-    await rm(dir, { recursive: true, force: true });
+    await fixture.remove();
   }
   await admin(async (client) => {
     await generateData(client, rows);
@@ -184,13 +152,21 @@ interface RunningFleet {
 /** A copy of the template with a coordinator and `workers` processes (one connection each) running against it. */
 async function withFleet<T>(template: string, rows: number, options: FleetOptions, work: (fleet: RunningFleet) => Promise<T>): Promise<T> {
   const db = await copyOf(template);
-  const dir = await migrationsDir(
+  const fixture = await seedFixture(
     [BASE, PHONES],
-    `  batch_target_ms: ${options.throttle?.targetMs ?? 200}\n  backup: ${options.backup}\n  chunk_keys: ${Math.ceil(rows / (options.workers * 4))}\n` +
-      `  max_parallel_chunks: ${options.workers}\n  initial_batch_size: 2000\n` +
-      (options.throttle ? `  max_rows_per_second: ${options.throttle.rowsPerSecond}\n` : ''),
+    [
+      {
+        id: PHONES,
+        file: 'migration.yaml',
+        from: '  batch_target_ms: 200\n  backup: true\n',
+        to:
+          `  batch_target_ms: ${options.throttle?.targetMs ?? 200}\n  backup: ${options.backup}\n  chunk_keys: ${Math.ceil(rows / (options.workers * 4))}\n` +
+          `  max_parallel_chunks: ${options.workers}\n  initial_batch_size: 2000\n` +
+          (options.throttle ? `  max_rows_per_second: ${options.throttle.rowsPerSecond}\n` : ''),
+      },
+    ],
   );
-  const env = { DATABASE_URL: db.url, QUEUE_PREFIX: uniqueName('q'), MIGRATIONS_DIR: dir, COORDINATOR_TICK_MS: '200' };
+  const env = { DATABASE_URL: db.url, QUEUE_PREFIX: uniqueName('q'), MIGRATIONS_DIR: fixture.dir, COORDINATOR_TICK_MS: '200' };
   const procs: Proc[] = [startProcess('coordinator', 'coordinator/main.ts', { ...env, LOG_LEVEL: 'warn' })];
   for (let i = 0; i < options.workers; i++) procs.push(startProcess(`worker-${i}`, 'workers/main.ts', { ...env, WORKER_CONCURRENCY: '1', LOG_LEVEL: 'debug' }));
   try {
@@ -199,7 +175,7 @@ async function withFleet<T>(template: string, rows: number, options: FleetOption
   } finally {
     await stopAll(procs);
     await db.drop();
-    await rm(dir, { recursive: true, force: true });
+    await fixture.remove();
   }
 }
 
@@ -212,7 +188,7 @@ const subBatchTimes = (procs: Proc[]) =>
 /** The fleet backfill from start to end; the time is from the first chunk's start to the last one's end. */
 async function fleetBackfill(template: string, rows: number, options: FleetOptions): Promise<Measurement> {
   return withFleet(template, rows, options, async ({ db, env, procs }) => {
-    await cli(['up', '--wait'], env);
+    await migrate(['up', '--wait'], env);
     const { rows: window } = await db.query(
       `SELECT extract(epoch FROM max(finished_at) - min(started_at))::float8 AS seconds, sum(rows_changed)::bigint AS changed FROM migration_mgmt.chunks`,
     );
@@ -340,14 +316,14 @@ async function pgbenchImpact(): Promise<void> {
       await idle.drop();
     }
     const during = await withFleet(template, ROWS, { workers: 2, backup: true, throttle: THROTTLED }, async ({ db, env, procs }) => {
-      const runId = (JSON.parse((await cli(['up', '--json'], env)).join('')) as { runId: string }).runId;
+      const runId = (JSON.parse((await migrate(['up', '--json'], env)).join('')) as { runId: string }).runId;
       const keysDone = async () => Number((await db.query(`SELECT COALESCE(sum(keys_done), 0) AS n FROM migration_mgmt.chunks`)).rows[0].n);
       while ((await keysDone()) === 0) await sleep(100);
       const startKeys = await keysDone();
       const started = performance.now();
       const stats = await pgbench(db, ROWS, 20);
       const keysPerSecond = ((await keysDone()) - startKeys) / ((performance.now() - started) / 1000);
-      await cli(['cancel', '--run', runId], env);
+      await migrate(['cancel', '--run', runId], env);
       return { stats, keysPerSecond, batches: subBatchTimes(procs).sort((a, b) => a - b) };
     });
     const { stats } = during;

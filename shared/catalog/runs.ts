@@ -117,8 +117,14 @@ export async function latestRuns(db: Queryable, t: Tables, limit: number): Promi
  * sub-batches overlap all the time. Advisory lock requests queue in arrival order.
  */
 export async function passRunGate(db: Queryable, runId: string): Promise<void> {
-  await db.query(`SELECT pg_advisory_xact_lock_shared(${ADVISORY_KEY_SQL})`, [`pgfm-run:${runId}`]);
+  await db.query(`SELECT pg_advisory_xact_lock_shared(${ADVISORY_KEY_SQL})`, [runGateKey(runId)]);
 }
+
+async function closeRunGate(db: Queryable, runId: string): Promise<void> {
+  await db.query(`SELECT pg_advisory_xact_lock(${ADVISORY_KEY_SQL})`, [runGateKey(runId)]);
+}
+
+const runGateKey = (runId: string) => `pgfm-run:${runId}`;
 
 /** Changes a run's status once no sub-batch of it is in flight; inside the transaction that decided the change. */
 export async function setRunStatus(
@@ -129,7 +135,7 @@ export async function setRunStatus(
   error: { message: string; code?: string | null } | null = null,
 ): Promise<void> {
   const finished = ACTIVE_RUN_STATUSES.includes(status) ? null : 'now';
-  await db.query(`SELECT pg_advisory_xact_lock(${ADVISORY_KEY_SQL})`, [`pgfm-run:${runId}`]);
+  await closeRunGate(db, runId);
   await db.query(
     `UPDATE ${t.runs} SET status = $2, finished_at = $3::timestamptz, error = COALESCE($4, error), error_code = COALESCE($5, error_code)
       WHERE run_id = $1`,
