@@ -3,6 +3,7 @@ import type { NewChunk } from '../shared/catalog/chunks.js';
 import type { Tables } from '../shared/catalog/tables.js';
 import type { BackfillSpec } from '../shared/definitions/schema.js';
 import { OperationError } from '../shared/errors.js';
+import { expressionFragment } from '../shared/sql/fragments.js';
 import { parseQualifiedName, quoteIdent, quoteQualified } from '../shared/sql/quote.js';
 import type { Logger } from '../shared/logger.js';
 import { applyTimeouts, type Timeouts } from './session.js';
@@ -13,6 +14,9 @@ export interface BackfillTarget {
   keys: Array<{ name: string; type: string }>;
   /** Columns the declarative form changes (their old values are backed up). */
   columns: Array<{ name: string; type: string }>;
+  /** The declarative form's `SET` list and `where`, each value checked to be one expression by the parser. */
+  assignments: string;
+  filter: string | null;
 }
 
 export async function resolveTarget(client: pg.ClientBase, spec: BackfillSpec, migrationId: string): Promise<BackfillTarget> {
@@ -44,14 +48,14 @@ export async function resolveTarget(client: pg.ClientBase, spec: BackfillSpec, m
   }
   const columnTypes = async (names: string[] | null, primaryKey: boolean) =>
     (
-      await client.query<{ name: string; type: string }>(
+      await client.query<{ name: string; type: string; notNull: boolean; generated: boolean }>(
         primaryKey
-          ? `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
+          ? `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS "notNull", a.attgenerated <> '' AS generated
                FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
               WHERE i.indrelid = $1 AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)`
-          : `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
+          : `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS "notNull", a.attgenerated <> '' AS generated
                FROM unnest($2::text[]) WITH ORDINALITY AS wanted(name, position)
-               JOIN pg_attribute a ON a.attrelid = $1 AND a.attname = wanted.name AND NOT a.attisdropped
+               JOIN pg_attribute a ON a.attrelid = $1 AND a.attname = wanted.name AND NOT a.attisdropped AND a.attnum > 0
               ORDER BY wanted.position`,
         primaryKey ? [relation.oid] : [relation.oid, names],
       )
@@ -65,7 +69,7 @@ export async function resolveTarget(client: pg.ClientBase, spec: BackfillSpec, m
     const { rows: unique } = await client.query<{ columns: string[] }>(
       `SELECT array_agg(a.attname::text ORDER BY a.attname) AS columns
          FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-        WHERE i.indrelid = $1 AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
+        WHERE i.indrelid = $1 AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL
         GROUP BY i.indexrelid`,
       [relation.oid],
     );
@@ -77,15 +81,52 @@ export async function resolveTarget(client: pg.ClientBase, spec: BackfillSpec, m
       });
     }
   }
+  const nullable = keys.find((key) => !key.notNull);
+  if (nullable) {
+    // Keyset ranges compare keys: a NULL key is in no range, so its row would be skipped without a word.
+    throw new OperationError(`backfill key column ${nullable.name} of ${spec.table} is nullable: rows with a NULL key would be skipped; key on NOT NULL columns`, {
+      migrationId,
+      field: 'backfill.key',
+    });
+  }
   if (keys.length === 0) {
     throw new OperationError(`${spec.table} has no primary key: declare backfill.key with columns of a unique key`, { migrationId, field: 'backfill.key' });
   }
   const setColumns = Object.keys(spec.set ?? {});
-  const columns = await columnTypes(setColumns, false);
-  if (columns.length !== setColumns.length) {
-    throw new OperationError(`backfill set names a column ${spec.table} does not have`, { migrationId, field: 'backfill.set' });
+  const found = await columnTypes(setColumns, false);
+  const missing = setColumns.find((name) => !found.some((column) => column.name === name));
+  if (missing !== undefined) {
+    throw new OperationError(`backfill set names column ${missing}, which ${spec.table} does not have`, { migrationId, field: `backfill.set.${missing}` });
   }
-  return { table, keys, columns };
+  const changedKey = found.find((column) => keys.some((key) => key.name === column.name));
+  if (changedKey) {
+    throw new OperationError(`backfill set changes the key column ${changedKey.name}: keyset batches and the backup need keys that stay put`, {
+      migrationId,
+      field: `backfill.set.${changedKey.name}`,
+    });
+  }
+  const generated = found.find((column) => column.generated);
+  if (generated) throw new OperationError(`backfill set names the generated column ${generated.name}`, { migrationId, field: `backfill.set.${generated.name}` });
+  const columns = found.map(({ name, type }) => ({ name, type }));
+  const assignments: string[] = [];
+  for (const [column, expression] of Object.entries(spec.set ?? {})) {
+    assignments.push(`${quoteIdent(column)} = ${await expressionFragment(expression, { migrationId, field: `backfill.set.${column}` })}`);
+  }
+  const filter = spec.where === undefined ? null : await expressionFragment(spec.where, { migrationId, field: 'backfill.where' });
+  return { table, keys: keys.map(({ name, type }) => ({ name, type })), columns, assignments: assignments.join(', '), filter };
+}
+
+/**
+ * Proves in the preparation's transaction that the sub-batches can run: PostgreSQL plans the
+ * statement (unknown columns or functions, wrong types, a `set` on an identity column all
+ * fail here), so a backfill that cannot start fails before up.sql's changes commit.
+ */
+export async function explainBackfill(client: pg.ClientBase, spec: BackfillSpec, target: BackfillTarget): Promise<void> {
+  if (spec.batch_sql !== undefined) {
+    await client.query(`EXPLAIN ${spec.batch_sql}`, [null, null]);
+    return;
+  }
+  await client.query(`EXPLAIN UPDATE ${target.table} SET ${target.assignments}${target.filter ? ` WHERE ${target.filter}` : ''}`);
 }
 
 async function currentUser(client: pg.ClientBase): Promise<string> {
@@ -262,10 +303,9 @@ export async function runForwardBatch(
     const result = await client.query(spec.batch_sql, [lower?.[0] ?? null, upper?.[0] ?? null]);
     return result.rowCount ?? 0;
   }
-  const assignments = Object.entries(spec.set!).map(([column, expression]) => `${quoteIdent(column)} = (${expression})`).join(', ');
-  const filter = spec.where ? `AND (${spec.where})` : '';
-  if (backupTable) return updateWithBackup(client, target, backupTable, assignments, `${range} ${filter}`, params);
-  const result = await client.query(`UPDATE ${target.table} SET ${assignments} WHERE ${range} ${filter}`, params);
+  const predicate = target.filter ? `${range} AND ${target.filter}` : range;
+  if (backupTable) return updateWithBackup(client, target, backupTable, target.assignments, predicate, params);
+  const result = await client.query(`UPDATE ${target.table} SET ${target.assignments} WHERE ${predicate}`, params);
   return result.rowCount ?? 0;
 }
 
@@ -380,11 +420,13 @@ async function updateWithBackup(
   const snapshot = savedColumns.map((c, i) => `${quoteIdent(c.name)} AS ${alias(i)}`).join(', ');
   const keyAliases = target.keys.map((_, i) => `${alias(i)}`).join(', ');
   const { rows } = await client.query<{ changed: number; missed: string[][] | null }>(
-    // Joined on the row version (ctid, xmin): a nested loop of TID lookups, and a row updated
-    // meanwhile no longer matches (EvalPlanQual rechecks the new version, whose ctid differs).
-    `WITH o AS MATERIALIZED (SELECT ctid AS pgfm_ctid, xmin AS pgfm_xmin, ${snapshot} FROM ${target.table} WHERE ${predicate}),
+    // Joined on the row version (tableoid, ctid, xmin): a nested loop of TID lookups, and a row
+    // updated meanwhile no longer matches (EvalPlanQual rechecks the new version, whose ctid
+    // differs). A ctid is unique only within one partition, and rows loaded by one transaction
+    // share their xmin, so without tableoid a row of one partition would match rows of others.
+    `WITH o AS MATERIALIZED (SELECT tableoid AS pgfm_tableoid, ctid AS pgfm_ctid, xmin AS pgfm_xmin, ${snapshot} FROM ${target.table} WHERE ${predicate}),
           upd AS (UPDATE ${target.table} SET ${assignments} FROM o
-                   WHERE ${target.table}.ctid = o.pgfm_ctid AND ${target.table}.xmin = o.pgfm_xmin
+                   WHERE ${target.table}.ctid = o.pgfm_ctid AND ${target.table}.xmin = o.pgfm_xmin AND ${target.table}.tableoid = o.pgfm_tableoid
                   RETURNING ${savedColumns.map((_, i) => `o.${alias(i)}`).join(', ')}),
           kept AS (INSERT INTO ${backupTable} (${saved}) SELECT * FROM upd)
      SELECT (SELECT count(*) FROM upd)::int AS changed,

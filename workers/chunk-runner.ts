@@ -9,7 +9,7 @@ import type { Logger } from '../shared/logger.js';
 import { isRetryable } from '../shared/sqlstate.js';
 import { backupTableName, nextBatchSize, resolveTarget, runForwardBatch, SubBatchBounds, type SubBatchPlan } from './backfill.js';
 import { readStoredMigration } from './migration-source.js';
-import { advisorySessionUnlock, applyTimeouts, migrationTimeouts, tryAdvisorySessionLock, type Timeouts } from './session.js';
+import { advisorySessionUnlock, applyTimeouts, migrationTimeouts, resetSession, tryAdvisorySessionLock, type Timeouts } from './session.js';
 import type { HealthGovernor, RateLimiter } from './throttle.js';
 
 export interface ChunkProgress {
@@ -86,6 +86,8 @@ export async function runChunk(deps: ChunkDeps, data: ChunkJobData, report: (pro
     throw error;
   } finally {
     if (healthy) await advisorySessionUnlock(client, lockKey).catch(() => (healthy = false));
+    // `set` and `where` may call functions that change session settings: hand the connection on clean.
+    if (healthy) healthy = await resetSession(client);
     client.release(healthy ? undefined : true);
   }
 }

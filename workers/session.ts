@@ -49,3 +49,17 @@ export async function expectAllTrue(client: pg.ClientBase, checks: string[], wha
     }
   }
 }
+
+/**
+ * Drops everything a session accumulated (settings, temporary tables, prepared statements,
+ * advisory locks, LISTEN) so a pooled connection is handed on clean. False when that failed
+ * and the connection must be discarded.
+ */
+export async function resetSession(client: pg.ClientBase): Promise<boolean> {
+  try {
+    await client.query('DISCARD ALL');
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -18,7 +18,7 @@ import type { SqlScript } from '../shared/definitions/loader.js';
 import type { SqlStatement } from '../shared/sql/statements.js';
 import { quoteIdent } from '../shared/sql/quote.js';
 import { insertChunks, queueMoreChunks, stepChunks, type ChunkRow } from '../shared/catalog/chunks.js';
-import { backupExtent, backupTableName, ensureBackupTable, resolveTarget, runBatchLoop, runRestoreBatch, splitKeySpace } from './backfill.js';
+import { backupExtent, backupTableName, ensureBackupTable, explainBackfill, resolveTarget, runBatchLoop, runRestoreBatch, splitKeySpace } from './backfill.js';
 import { readStoredMigration, type StoredMigration } from './migration-source.js';
 import { runMigrationTests } from './migration-tests.js';
 import {
@@ -27,6 +27,7 @@ import {
   applyTimeouts,
   migrationTimeouts,
   expectAllTrue,
+  resetSession,
   tryAdvisorySessionLock,
   type Timeouts,
 } from './session.js';
@@ -121,7 +122,10 @@ export async function runStep(deps: RunnerDeps, data: StepJobData, attempt: numb
     }).catch((recordError) => logger.error({ err: recordError }, 'could not record the failed attempt'));
     throw error;
   } finally {
-    // A connection that saw an error may hold session state (settings, advisory locks): never reuse it.
+    // The next step starts from a clean session, as psql's one session per file would: nothing a
+    // migration SET, created as temporary or locked reaches it. A connection that saw an error
+    // is never reused.
+    if (healthy) healthy = await resetSession(client);
     client.release(healthy ? undefined : true);
   }
 }
@@ -348,18 +352,24 @@ async function backfillUp(client: pg.PoolClient, ctx: ExecutionContext): Promise
   try {
     if (alreadyDone(ctx, await currentStatus(client, ctx))) return await markAlreadyDone(client, ctx);
     const progress = await readCheckpoint(client, ctx);
+    const backupTable = spec.set !== undefined && spec.backup ? backupTableName(t, step.step_id) : null;
     if (progress.statementsDone === 0) {
+      // The preparation commits only together with the proof that the backfill can start (its
+      // table, key and expressions resolve and plan, its backup exists): if it cannot, nothing
+      // of up.sql stays behind for a rollback to find.
       await inTx(client, async () => {
         await applyTimeouts(client, ctx.timeouts, true);
         await expectAllTrue(client, migration.meta.prerequisite_checks, 'prerequisite check', migration.migrationId);
         for (const statement of migration.up.statements) await client.query(statement.text);
+        await client.query('SET LOCAL row_security = off');
+        const target = await resolveTarget(client, spec, migration.migrationId);
+        await explainBackfill(client, spec, target);
+        if (backupTable) await ensureBackupTable(client, target, backupTable);
         await setStatementsDone(client, t, step.step_id, migration.up.statements.length);
       });
     }
     await client.query(`SET row_security = off`);
     const target = await resolveTarget(client, spec, migration.migrationId);
-    const backupTable = spec.set !== undefined && spec.backup ? backupTableName(t, step.step_id) : null;
-    if (backupTable) await ensureBackupTable(client, target, backupTable);
 
     let chunks = await stepChunks(client, t, step.step_id);
     if (chunks.length === 0) {

@@ -6,6 +6,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { DefinitionError } from '../errors.js';
 import { parseStatements, type SqlStatement } from '../sql/statements.js';
+import { checkBackfillFragments } from './backfill-check.js';
 import {
   coordinatedSetSchema,
   isMigrationId,
@@ -147,6 +148,16 @@ async function loadMigration(dir: string, folder: string): Promise<MigrationDefi
   if (!hasDown && !automaticInverse && !meta.irreversible) {
     throw fail('missing down.sql: add one, or declare irreversible: true', rel('down.sql'), 'down');
   }
+  // The backup undoes the rows, not what up.sql created: a rollback without down.sql would leave it.
+  const preparation = up.statements.find((statement) => statement.kind !== 'SelectStmt');
+  if (automaticInverse && !hasDown && !meta.irreversible && preparation) {
+    throw fail(
+      `up.sql changes the schema (${preparation.kind} at line ${preparation.line}) and a rollback restores only the rows: add a down.sql that undoes up.sql`,
+      rel('down.sql'),
+      'down',
+    );
+  }
+  if (backfill) await checkBackfillFragments(backfill, { migrationId: id, file: rel(META_FILE) });
   if (backfill?.batch_sql !== undefined && !hasDown) {
     throw fail('a backfill with batch_sql needs a down.sql (there is no automatic inverse)', rel('down.sql'), 'backfill.batch_sql');
   }
