@@ -420,13 +420,17 @@ async function updateWithBackup(
   const snapshot = savedColumns.map((c, i) => `${quoteIdent(c.name)} AS ${alias(i)}`).join(', ');
   const keyAliases = target.keys.map((_, i) => `${alias(i)}`).join(', ');
   const { rows } = await client.query<{ changed: number; missed: string[][] | null }>(
-    // Joined on the row version (tableoid, ctid, xmin): a nested loop of TID lookups, and a row
-    // updated meanwhile no longer matches (EvalPlanQual rechecks the new version, whose ctid
-    // differs). A ctid is unique only within one partition, and rows loaded by one transaction
-    // share their xmin, so without tableoid a row of one partition would match rows of others.
+    // Joined on the row version (tableoid, ctid, xmin), and a row updated meanwhile no longer
+    // matches (EvalPlanQual rechecks the new version, whose ctid differs). A ctid is unique only
+    // within one partition, and rows loaded by one transaction share their xmin, so without
+    // tableoid a row of one partition would match rows of others. `ctid = ANY (ARRAY(...))` makes
+    // the table side a TID scan of exactly the snapshot's rows whatever the planner estimates;
+    // a plain join turns into a hash join over a full scan once the estimate is large (always on
+    // a partitioned table, whose TID lookups sit behind an Append).
     `WITH o AS MATERIALIZED (SELECT tableoid AS pgfm_tableoid, ctid AS pgfm_ctid, xmin AS pgfm_xmin, ${snapshot} FROM ${target.table} WHERE ${predicate}),
           upd AS (UPDATE ${target.table} SET ${assignments} FROM o
-                   WHERE ${target.table}.ctid = o.pgfm_ctid AND ${target.table}.xmin = o.pgfm_xmin AND ${target.table}.tableoid = o.pgfm_tableoid
+                   WHERE ${target.table}.ctid = ANY (ARRAY(SELECT pgfm_ctid FROM o))
+                     AND ${target.table}.ctid = o.pgfm_ctid AND ${target.table}.xmin = o.pgfm_xmin AND ${target.table}.tableoid = o.pgfm_tableoid
                   RETURNING ${savedColumns.map((_, i) => `o.${alias(i)}`).join(', ')}),
           kept AS (INSERT INTO ${backupTable} (${saved}) SELECT * FROM upd)
      SELECT (SELECT count(*) FROM upd)::int AS changed,
