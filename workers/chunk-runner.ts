@@ -1,13 +1,17 @@
 import type pg from 'pg';
 import { claimChunk, queueMoreChunks, readChunk, recordChunkBatch, setChunkStatus, setThrottleState, stepChunks, type ChunkRow } from '../shared/catalog/chunks.js';
-import { passRunGate, readRun, readStep, type RunRow, type StepRow } from '../shared/catalog/runs.js';
+import { backupTableName, findBackupTable } from '../shared/catalog/backups.js';
+import { passRunGate, readRun, readStep, stepMayRun, type RunRow, type StepRow } from '../shared/catalog/runs.js';
 import type { Tables } from '../shared/catalog/tables.js';
 import type { Config } from '../shared/config.js';
 import type { ChunkJobData } from '../shared/enqueue.js';
 import { backoffDelay } from '../shared/fleet.js';
 import type { Logger } from '../shared/logger.js';
 import { isRetryable } from '../shared/sqlstate.js';
-import { backupTableName, nextBatchSize, resolveTarget, runForwardBatch, SubBatchBounds, type SubBatchPlan } from './backfill.js';
+import type { BackfillSpec } from '../shared/definitions/schema.js';
+import { OperationError } from '../shared/errors.js';
+import { nextBatchSize, resolveTarget, runForwardBatch, SubBatchBounds, type SubBatchPlan } from './backfill.js';
+import { RestoreBounds, runRestoreBatch } from './restore.js';
 import { readStoredMigration } from './migration-source.js';
 import { advisorySessionUnlock, applyTimeouts, migrationTimeouts, resetSession, tryAdvisorySessionLock, type Timeouts } from './session.js';
 import type { HealthGovernor, RateLimiter } from './throttle.js';
@@ -53,14 +57,12 @@ export async function runChunk(deps: ChunkDeps, data: ChunkJobData, report: (pro
   const chunk = await readChunk(pool, t, data.chunkId);
   if (!chunk || ['completed', 'cancelled', 'failed'].includes(chunk.status)) return 'skipped';
   const run = await readRun(pool, t, chunk.run_id);
-  if (!run) return 'skipped';
-  if (run.status === 'paused') {
-    await setChunkStatus(pool, t, chunk.chunk_id, 'paused');
-    return 'paused';
-  }
-  if (run.status !== 'running') {
-    await setChunkStatus(pool, t, chunk.chunk_id, 'cancelled');
-    return 'cancelled';
+  const step = await readStep(pool, t, chunk.step_id);
+  if (!run || !step) return 'skipped';
+  const stopped = stoppedOutcome(run, step);
+  if (stopped) {
+    await setChunkStatus(pool, t, chunk.chunk_id, stopped);
+    return stopped;
   }
   const client = await pool.connect();
   // One loop per chunk: a duplicate delivery (Redis lost the job while a worker still ran it)
@@ -80,7 +82,7 @@ export async function runChunk(deps: ChunkDeps, data: ChunkJobData, report: (pro
   let healthy = true;
   try {
     if (!(await claimChunk(client, t, chunk.chunk_id, deps.workerId))) return 'skipped';
-    return await runClaimedChunk(client, deps, chunk, run, report);
+    return await runClaimedChunk(client, deps, chunk, run, step, report);
   } catch (error) {
     healthy = false;
     throw error;
@@ -92,33 +94,74 @@ export async function runChunk(deps: ChunkDeps, data: ChunkJobData, report: (pro
   }
 }
 
-async function runClaimedChunk(client: pg.PoolClient, deps: ChunkDeps, chunk: ChunkRow, run: RunRow, report: (progress: ChunkProgress) => Promise<void>): Promise<ChunkOutcome> {
+/** Why a chunk of `step` must not go on while its run is in this state (null: it may run). */
+function stoppedOutcome(run: RunRow, step: StepRow): 'paused' | 'cancelled' | null {
+  if (run.status === 'paused') return 'paused';
+  return stepMayRun(run, step) ? null : 'cancelled';
+}
+
+/**
+ * What one chunk's sub-batches do: a forward chunk applies `set` to a key range (and saves
+ * the old values), a restore chunk puts saved values back from a range of the backup's blocks.
+ * Everything else (gate, limits, governor, sizes, checkpoints) is the one loop below.
+ */
+interface BatchSource {
+  plan(client: pg.ClientBase, lower: string[] | null, size: number): Promise<SubBatchPlan>;
+  advance(plan: SubBatchPlan): void;
+  run(client: pg.ClientBase, lower: string[] | null, upper: string[] | null): Promise<number>;
+}
+
+async function runClaimedChunk(
+  client: pg.PoolClient,
+  deps: ChunkDeps,
+  chunk: ChunkRow,
+  run: RunRow,
+  step: StepRow,
+  report: (progress: ChunkProgress) => Promise<void>,
+): Promise<ChunkOutcome> {
   const { pool, tables: t } = deps;
-  const step = (await readStep(pool, t, chunk.step_id))!;
   const migration = await readStoredMigration(pool, t, step.migration_id);
   const spec = migration.meta.backfill!;
   const timeouts = migrationTimeouts(migration.meta, deps.config);
-  const logger = deps.logger.child({ runId: run.run_id, stepId: step.step_id, chunk: chunk.chunk_no, migrationId: step.migration_id });
+  const logger = deps.logger.child({ runId: run.run_id, stepId: step.step_id, chunk: chunk.chunk_no, migrationId: step.migration_id, direction: step.direction });
   await client.query('SET row_security = off');
-  try {
-    const target = await resolveTarget(client, spec, migration.migrationId);
+  const target = await resolveTarget(client, spec, migration.migrationId);
+  // The claim may be a resumption: read the checkpoint the previous owner committed.
+  const current = (await readChunk(client, t, chunk.chunk_id))!;
+  let source: BatchSource;
+  if (step.direction === 'up') {
     const backupTable = spec.set !== undefined && spec.backup ? backupTableName(t, step.step_id) : null;
-    // The claim may be a resumption: read the checkpoint the previous owner committed.
-    const current = (await readChunk(client, t, chunk.chunk_id))!;
-    const outcome = await batchLoop(client, deps, { chunk: current, step, spec, target, backupTable, timeouts, logger, report });
-    if (outcome === 'completed') await afterChunk(deps, step, spec.max_parallel_chunks);
-    return outcome;
-  } finally {
-    await client.query('RESET row_security');
+    const bounds = new SubBatchBounds(target, current.marks ?? [], current.mark_keys ?? 0, current.upper_bound, {
+      lower: current.checkpoint ?? current.lower_bound,
+      rangeLower: current.lower_bound,
+      nextMark: current.next_mark,
+    });
+    source = {
+      plan: (c, lower, size) => bounds.plan(c, lower, size),
+      advance: (plan) => bounds.advance(plan),
+      run: (c, lower, upper) => runForwardBatch(c, spec, target, backupTable, lower, upper),
+    };
+  } else {
+    const backupTable = await findBackupTable(client, t, step.migration_id, run.environment);
+    if (!backupTable) throw new OperationError(`the backup of ${step.migration_id} is gone: cannot restore`, { migrationId: step.migration_id, runId: run.run_id });
+    const bounds = new RestoreBounds(current);
+    source = {
+      plan: (c, lower, size) => bounds.plan(c, lower, size),
+      advance: () => bounds.advance(),
+      run: (c, lower, upper) => runRestoreBatch(c, target, backupTable, lower, upper),
+    };
   }
+  const outcome = await batchLoop(client, deps, { chunk: current, run, step, spec, source, timeouts, logger, report });
+  if (outcome === 'completed') await afterChunk(deps, step, spec.max_parallel_chunks);
+  return outcome;
 }
 
 interface LoopContext {
   chunk: ChunkRow;
+  run: RunRow;
   step: StepRow;
-  spec: NonNullable<Awaited<ReturnType<typeof readStoredMigration>>['meta']['backfill']>;
-  target: Awaited<ReturnType<typeof resolveTarget>>;
-  backupTable: string | null;
+  spec: BackfillSpec;
+  source: BatchSource;
   timeouts: Timeouts;
   logger: Logger;
   report: (progress: ChunkProgress) => Promise<void>;
@@ -129,11 +172,6 @@ async function batchLoop(client: pg.PoolClient, deps: ChunkDeps, ctx: LoopContex
   const t = deps.tables;
   let lower = chunk.checkpoint ?? chunk.lower_bound;
   let size = chunk.batch_size ?? spec.initial_batch_size;
-  const bounds = new SubBatchBounds(ctx.target, chunk.marks ?? [], chunk.mark_keys ?? 0, chunk.upper_bound, {
-    lower,
-    rangeLower: chunk.lower_bound,
-    nextMark: chunk.next_mark,
-  });
   let keysDone = Number(chunk.keys_done);
   let rowsChanged = Number(chunk.rows_changed);
   let retries = 0;
@@ -164,17 +202,16 @@ async function batchLoop(client: pg.PoolClient, deps: ChunkDeps, ctx: LoopContex
       await applyTimeouts(client, ctx.timeouts, true);
       // Pausing, cancelling or rolling back waits for this sub-batch; the status read after the gate is current.
       await passRunGate(client, chunk.run_id);
-      const { rows } = await client.query<{ status: string }>(`SELECT status FROM ${t.runs} WHERE run_id = $1`, [chunk.run_id]);
-      const status = rows[0]?.status;
-      if (status !== 'running') {
+      const run = await readRun(client, t, chunk.run_id);
+      const stopped = run ? stoppedOutcome(run, ctx.step) : 'cancelled';
+      if (stopped) {
         await client.query('ROLLBACK');
-        const outcome = status === 'paused' ? 'paused' : 'cancelled';
-        await setChunkStatus(client, t, chunk.chunk_id, outcome);
-        ctx.logger.info({ status }, `chunk ${outcome}`);
-        return outcome;
+        await setChunkStatus(client, t, chunk.chunk_id, stopped);
+        ctx.logger.info({ status: run?.status }, `chunk ${stopped}`);
+        return stopped;
       }
-      plan = await bounds.plan(client, lower, size);
-      rowsChangedNow = await runForwardBatch(client, spec, ctx.target, ctx.backupTable, lower, plan.upper);
+      plan = await ctx.source.plan(client, lower, size);
+      rowsChangedNow = await ctx.source.run(client, lower, plan.upper);
       // Progress counts against the keys found at the split; rows inserted since must not push it past 100%.
       const remaining = Math.max(0, Number(chunk.keys_total) - keysDone);
       const keys = plan.done ? remaining : Math.min(plan.keys, remaining);
@@ -182,7 +219,7 @@ async function batchLoop(client: pg.PoolClient, deps: ChunkDeps, ctx: LoopContex
       await recordChunkBatch(client, t, chunk.chunk_id, { checkpoint: plan.upper, nextMark: plan.nextMark, keys, rowsChanged: rowsChangedNow, batchSize: plan.keys, elapsedMs });
       if (plan.done) await setChunkStatus(client, t, chunk.chunk_id, 'completed');
       await client.query('COMMIT');
-      bounds.advance(plan);
+      ctx.source.advance(plan);
       keysDone += keys;
       rowsChanged += rowsChangedNow;
     } catch (error) {
@@ -226,10 +263,10 @@ async function waitUntilHealthy(
     await progress(`paused: ${reason}`);
     await sleep(Math.min(5000, 250 * 2 ** Math.min(pauses, 5)));
     const run = await readRun(client, deps.tables, ctx.chunk.run_id);
-    if (run?.status === 'paused' || run?.status !== 'running') {
-      const outcome = run?.status === 'paused' ? 'paused' : 'cancelled';
-      await setChunkStatus(client, deps.tables, ctx.chunk.chunk_id, outcome);
-      return outcome;
+    const stopped = run ? stoppedOutcome(run, ctx.step) : 'cancelled';
+    if (stopped) {
+      await setChunkStatus(client, deps.tables, ctx.chunk.chunk_id, stopped);
+      return stopped;
     }
     if (deps.stopping()) throw new Error('worker shutting down while the backfill was paused');
   }

@@ -9,7 +9,7 @@ import {
   skipExecution,
   startExecution,
 } from '../shared/catalog/executions.js';
-import { markStepCompleted, markStepRunning, readRun, readStep, setStatementsDone, setStepsStatus, type RunRow, type StepRow } from '../shared/catalog/runs.js';
+import { markStepCompleted, markStepRunning, readRun, readStep, setStatementsDone, setStepsStatus, stepMayRun, type RunRow, type StepRow } from '../shared/catalog/runs.js';
 import type { Tables } from '../shared/catalog/tables.js';
 import type { Config } from '../shared/config.js';
 import { OperationError } from '../shared/errors.js';
@@ -17,8 +17,10 @@ import type { Logger } from '../shared/logger.js';
 import type { SqlScript } from '../shared/definitions/loader.js';
 import type { SqlStatement } from '../shared/sql/statements.js';
 import { quoteIdent } from '../shared/sql/quote.js';
-import { insertChunks, queueMoreChunks, stepChunks, type ChunkRow } from '../shared/catalog/chunks.js';
-import { backupExtent, backupTableName, ensureBackupTable, explainBackfill, resolveTarget, runBatchLoop, runRestoreBatch, splitKeySpace } from './backfill.js';
+import { insertChunks, queueMoreChunks, stepChunks, type ChunkRow, type NewChunk } from '../shared/catalog/chunks.js';
+import { ensureBackupTable, explainBackfill, resolveTarget, splitKeySpace } from './backfill.js';
+import { splitBackup } from './restore.js';
+import { backupTableName, findBackupTable } from '../shared/catalog/backups.js';
 import { readStoredMigration, type StoredMigration } from './migration-source.js';
 import { runMigrationTests } from './migration-tests.js';
 import {
@@ -56,10 +58,6 @@ export type StepOutcome = 'applied' | 'already-done' | 'skipped' | 'dispatched';
 
 const migrationLockKey = (environment: string, migrationId: string) => `pgfm-migration:${environment}:${migrationId}`;
 
-function mayRun(run: RunRow, step: StepRow): boolean {
-  if (step.direction === 'up') return run.status === 'running';
-  return run.direction === 'down' ? run.status === 'running' : run.status === 'rolling_back';
-}
 
 /**
  * Executes one step job. Safe to deliver twice: a transactional step's effect, its
@@ -74,7 +72,7 @@ export async function runStep(deps: RunnerDeps, data: StepJobData, attempt: numb
   if (step.status === 'completed' || step.status === 'cancelled' || step.status === 'failed') return 'skipped';
   // A paused run keeps its steps queued: the coordinator re-drives them after resume.
   if (run.status === 'paused') return 'skipped';
-  if (!mayRun(run, step)) {
+  if (!stepMayRun(run, step)) {
     await setStepsStatus(pool, t, [step.step_id], 'cancelled', ['pending', 'queued', 'running']);
     return 'skipped';
   }
@@ -316,23 +314,38 @@ async function statementByStatementStep(client: pg.PoolClient, ctx: ExecutionCon
   }
 }
 
-async function readCheckpoint(client: pg.ClientBase, ctx: ExecutionContext): Promise<{ checkpoint: string[] | null; done: boolean; statementsDone: number }> {
-  const { rows } = await client.query<{ checkpoint: { last: string[] | null; done: boolean } | null; statements_done: number }>(
-    `SELECT checkpoint, statements_done FROM ${ctx.deps.tables.steps} WHERE step_id = $1`,
-    [ctx.step.step_id],
-  );
-  const row = rows[0]!;
-  return { checkpoint: row.checkpoint?.last ?? null, done: row.checkpoint?.done ?? false, statementsDone: row.statements_done };
-}
-
-function checkpointHook(ctx: ExecutionContext) {
-  return async (client: pg.ClientBase, upper: string[] | null, rowsChanged: number) => {
-    await client.query(`UPDATE ${ctx.deps.tables.steps} SET checkpoint = $2, rows_done = rows_done + $3 WHERE step_id = $1`, [
-      ctx.step.step_id,
-      JSON.stringify({ last: upper, done: upper === null }),
-      rowsChanged,
-    ]);
-  };
+/**
+ * Splits a backfill step's work into chunks once, then hands them out, at most
+ * max_parallel_chunks at a time. 'dispatched' while any chunk is unfinished; the chunks
+ * once every one completed.
+ */
+async function dispatchChunks(client: pg.PoolClient, ctx: ExecutionContext, split: () => Promise<NewChunk[]>): Promise<ChunkRow[] | 'dispatched'> {
+  const { deps, step, migration } = ctx;
+  const t = deps.tables;
+  const spec = migration.meta.backfill!;
+  let chunks = await stepChunks(client, t, step.step_id);
+  if (chunks.length === 0) {
+    const ranges = await split();
+    if (ranges.length === 0) return [];
+    await inTx(client, async () => {
+      await insertChunks(client, t, step.step_id, ctx.run.run_id, ranges);
+      await queueMoreChunks(client, t, step.step_id, spec.max_parallel_chunks);
+    });
+    ctx.logger.info({ chunks: ranges.length, keys: ranges.reduce((sum, r) => sum + r.keys, 0) }, `${step.direction === 'up' ? 'backfill' : 'restore'} split into chunks`);
+    chunks = await stepChunks(client, t, step.step_id);
+  }
+  // Chunks a dead-letter retry put back in line (and any slot freed by a crash) are handed out again.
+  if (chunks.some((chunk) => chunk.status === 'pending')) {
+    await inTx(client, () => queueMoreChunks(client, t, step.step_id, spec.max_parallel_chunks));
+    chunks = await stepChunks(client, t, step.step_id);
+  }
+  const failed = chunks.find((chunk) => chunk.status === 'failed');
+  if (failed) throw new OperationError(`chunk ${failed.chunk_no} failed: ${failed.last_error}`, { migrationId: migration.migrationId, sqlstate: failed.last_sqlstate ?? undefined });
+  if (!chunks.every((chunk) => chunk.status === 'completed')) {
+    await deps.enqueueChunks(chunks.filter((chunk) => chunk.status === 'queued' || chunk.status === 'running'), migration.migrationId);
+    return 'dispatched';
+  }
+  return chunks;
 }
 
 /**
@@ -351,9 +364,8 @@ async function backfillUp(client: pg.PoolClient, ctx: ExecutionContext): Promise
   if (!(await tryAdvisorySessionLock(client, key))) return 'skipped';
   try {
     if (alreadyDone(ctx, await currentStatus(client, ctx))) return await markAlreadyDone(client, ctx);
-    const progress = await readCheckpoint(client, ctx);
     const backupTable = spec.set !== undefined && spec.backup ? backupTableName(t, step.step_id) : null;
-    if (progress.statementsDone === 0) {
+    if ((await readStep(client, t, step.step_id))!.statements_done === 0) {
       // The preparation commits only together with the proof that the backfill can start (its
       // table, key and expressions resolve and plan, its backup exists): if it cannot, nothing
       // of up.sql stays behind for a rollback to find.
@@ -369,32 +381,14 @@ async function backfillUp(client: pg.PoolClient, ctx: ExecutionContext): Promise
       });
     }
     await client.query(`SET row_security = off`);
-    const target = await resolveTarget(client, spec, migration.migrationId);
-
-    let chunks = await stepChunks(client, t, step.step_id);
-    if (chunks.length === 0) {
+    const chunks = await dispatchChunks(client, ctx, async () => {
+      const target = await resolveTarget(client, spec, migration.migrationId);
       const chunkKeys = spec.chunk_keys ?? deps.config.CHUNK_KEYS;
       // Marks a fraction of a first batch apart (sizes round down to whole marks), at most 1,000 per chunk.
       const markKeys = Math.max(1, Math.ceil(spec.initial_batch_size / 4), Math.ceil(chunkKeys / 1000));
-      const ranges = await splitKeySpace(client, target, chunkKeys, markKeys);
-      await inTx(client, async () => {
-        await insertChunks(client, t, step.step_id, ctx.run.run_id, ranges);
-        await queueMoreChunks(client, t, step.step_id, spec.max_parallel_chunks);
-      });
-      ctx.logger.info({ chunks: ranges.length, keys: ranges.reduce((sum, r) => sum + r.keys, 0) }, 'backfill split into chunks');
-      chunks = await stepChunks(client, t, step.step_id);
-    }
-    // Chunks a dead-letter retry put back in line (and any slot freed by a crash) are handed out again.
-    if (chunks.some((chunk) => chunk.status === 'pending')) {
-      await inTx(client, () => queueMoreChunks(client, t, step.step_id, spec.max_parallel_chunks));
-      chunks = await stepChunks(client, t, step.step_id);
-    }
-    const failed = chunks.find((chunk) => chunk.status === 'failed');
-    if (failed) throw new OperationError(`chunk ${failed.chunk_no} failed: ${failed.last_error}`, { migrationId: migration.migrationId, sqlstate: failed.last_sqlstate ?? undefined });
-    if (!chunks.every((chunk) => chunk.status === 'completed')) {
-      await deps.enqueueChunks(chunks.filter((chunk) => chunk.status === 'queued' || chunk.status === 'running'), migration.migrationId);
-      return 'dispatched';
-    }
+      return splitKeySpace(client, target, chunkKeys, markKeys);
+    });
+    if (chunks === 'dispatched') return 'dispatched';
     const rowsChanged = chunks.reduce((sum, chunk) => sum + Number(chunk.rows_changed), 0);
     await inTx(client, async () => {
       await applyTimeouts(client, ctx.timeouts, true);
@@ -407,7 +401,11 @@ async function backfillUp(client: pg.PoolClient, ctx: ExecutionContext): Promise
   }
 }
 
-/** Rolls a declarative backfill back by restoring the saved old values, then runs down.sql if any. */
+/**
+ * Rolls a declarative backfill back: its backup is split into chunks of blocks that the fleet
+ * restores like a forward backfill (gated, throttled, governed, checkpointed); once every
+ * chunk completed, down.sql runs and closes the step.
+ */
 async function backfillDown(client: pg.PoolClient, ctx: ExecutionContext): Promise<StepOutcome> {
   const { deps, migration } = ctx;
   const t = deps.tables;
@@ -418,44 +416,24 @@ async function backfillDown(client: pg.PoolClient, ctx: ExecutionContext): Promi
   try {
     const status = await currentStatus(client, ctx);
     if (alreadyDone(ctx, status)) return await markAlreadyDone(client, ctx);
-    const { rows } = await client.query<{ backup_table: string | null }>(
-      `SELECT backup_table FROM ${t.migration_status} WHERE migration_id = $1 AND environment = $2`,
-      [migration.migrationId, ctx.run.environment],
-    );
-    const upStep = await client.query<{ step_id: string }>(
-      `SELECT step_id FROM ${t.steps} WHERE run_id = $1 AND migration_id = $2 AND direction = 'up'`,
-      [ctx.run.rollback_of ?? ctx.run.run_id, migration.migrationId],
-    );
-    // A backfill that failed midway has no backup_table recorded yet: its backup is named by its step.
-    const backupTable = rows[0]?.backup_table ?? (upStep.rows[0] ? backupTableName(t, upStep.rows[0].step_id) : null);
-    await client.query(`SET row_security = off`);
     const spec = migration.meta.backfill!;
-    const progress = await readCheckpoint(client, ctx);
-    const exists = backupTable ? (await client.query<{ ok: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS ok`, [backupTable])).rows[0]!.ok : false;
-    // No backup table: the forward step failed before its first sub-batch, so no row changed.
-    if (exists && !progress.done) {
-      const target = await resolveTarget(client, spec, migration.migrationId);
-      const extent = await backupExtent(client, backupTable!);
-      await runBatchLoop(
-        client,
-        spec,
-        ctx.timeouts,
-        progress.checkpoint,
-        (lower, size) => runRestoreBatch(client, target, backupTable!, extent, lower, size),
-        { checkpoint: checkpointHook(ctx), shouldStop: deps.stopping },
-        ctx.logger,
-      );
-    } else if (!exists && status === 'completed') {
+    const backupTable = await findBackupTable(client, t, migration.migrationId, ctx.run.environment);
+    let rowsRestored: number | null = null;
+    if (backupTable) {
+      const chunks = await dispatchChunks(client, ctx, () => splitBackup(client, backupTable, spec.chunk_keys ?? deps.config.CHUNK_KEYS));
+      if (chunks === 'dispatched') return 'dispatched';
+      rowsRestored = chunks.reduce((sum, chunk) => sum + Number(chunk.rows_changed), 0);
+    } else if (status === 'completed') {
       throw new OperationError(`no backup of old values for ${migration.migrationId}: cannot restore`, { migrationId: migration.migrationId });
     }
+    // No backup and not completed: the forward step never got past its preparation, so no row changed.
     await inTx(client, async () => {
       await applyTimeouts(client, ctx.timeouts, true);
       for (const statement of migration.down?.statements ?? []) await client.query(statement.text);
-      await finish(client, ctx, { rowsAffected: null, statementsDone: migration.down?.statements.length ?? 0 });
+      await finish(client, ctx, { rowsAffected: rowsRestored, statementsDone: migration.down?.statements.length ?? 0 });
     });
     return 'applied';
   } finally {
-    await client.query('RESET row_security').catch(() => undefined);
     await advisorySessionUnlock(client, key).catch(() => undefined);
   }
 }

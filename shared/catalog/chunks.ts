@@ -139,3 +139,13 @@ export async function setChunkStatus(db: Queryable, t: Tables, chunkId: string, 
 export async function setThrottleState(db: Queryable, t: Tables, chunkId: string, state: string | null): Promise<void> {
   await db.query(`UPDATE ${t.chunks} SET throttle_state = $2, heartbeat_at = clock_timestamp() WHERE chunk_id = $1`, [chunkId, state]);
 }
+
+/** A resumed run's paused chunks go back in line under a new generation (their old jobs ended). */
+export async function requeuePausedChunks(db: Queryable, t: Tables, runId: string): Promise<Array<ChunkRow & { migration_id: string }>> {
+  const { rows } = await db.query<ChunkRow & { migration_id: string }>(
+    `UPDATE ${t.chunks} c SET status = 'queued', generation = c.generation + 1 FROM ${t.steps} s
+      WHERE c.step_id = s.step_id AND c.run_id = $1 AND c.status = 'paused' RETURNING c.*, s.migration_id`,
+    [runId],
+  );
+  return rows;
+}

@@ -7,6 +7,15 @@ export type Direction = 'up' | 'down';
 
 export const ACTIVE_RUN_STATUSES: RunStatus[] = ['running', 'paused', 'rolling_back'];
 
+/**
+ * Whether work of `step` may go on in its run's current state: an up step while the run is
+ * running, a down step while its run is undoing (a down run running, an up run rolling back).
+ */
+export function stepMayRun(run: Pick<RunRow, 'status' | 'direction'>, step: Pick<StepRow, 'direction'>): boolean {
+  if (step.direction === 'up') return run.status === 'running';
+  return run.direction === 'down' ? run.status === 'running' : run.status === 'rolling_back';
+}
+
 export interface RunRow {
   run_id: string;
   environment: string;
@@ -190,4 +199,11 @@ export async function recordStepError(db: Queryable, t: Tables, stepId: string, 
 
 export async function setStatementsDone(db: Queryable, t: Tables, stepId: string, done: number): Promise<void> {
   await db.query(`UPDATE ${t.steps} SET statements_done = $2 WHERE step_id = $1`, [stepId, done]);
+}
+
+/** The status a paused run returns to: rolling back when it had begun undoing an up run, running otherwise. */
+export async function resumedStatus(db: Queryable, t: Tables, run: Pick<RunRow, 'run_id' | 'direction'>): Promise<RunStatus> {
+  if (run.direction === 'down') return 'running';
+  const { rows } = await db.query(`SELECT 1 FROM ${t.steps} WHERE run_id = $1 AND direction = 'down' LIMIT 1`, [run.run_id]);
+  return rows.length > 0 ? 'rolling_back' : 'running';
 }
