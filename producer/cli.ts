@@ -15,6 +15,7 @@ import { repairCommand } from './commands/repair.js';
 import { statusCommand } from './commands/status.js';
 import { upCommand } from './commands/up.js';
 import { validateCommand } from './commands/validate.js';
+import { checkIdentifierOptions } from './arguments.js';
 import type { CommandContext } from './context.js';
 
 type Action = (ctx: CommandContext, ...args: any[]) => Promise<number>;
@@ -36,7 +37,8 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) =
       debug = Boolean(program.opts()['debug']);
       const config = loadConfig(env);
       const logger = createLogger({ level: config.LOG_LEVEL, name: 'migrate' }, pino.destination(2));
-      const options = args.at(-2);
+      const options = args.at(-2) as Record<string, unknown>;
+      checkIdentifierOptions(options);
       const positional = args.slice(0, -2);
       exitCode = await action({ config, logger, out: io.out, redraw: io.redraw }, ...positional, options);
     };

@@ -49,7 +49,7 @@ export async function statusCommand(ctx: CommandContext, options: { run?: string
 
 async function runStatus(ctx: CommandContext, runId: string, json: boolean): Promise<number> {
   const { run, steps, chunks } = await withDatabase(ctx.config, { create: false }, async (db) => {
-    if (!db.catalogReady || !/^[0-9a-f-]{36}$/i.test(runId)) return { run: undefined, steps: [], chunks: [] };
+    if (!db.catalogReady) return { run: undefined, steps: [], chunks: [] };
     const run = await readRun(db.pool, db.tables, runId);
     return { run, steps: run ? await runSteps(db.pool, db.tables, runId) : [], chunks: run ? await runChunks(db.pool, db.tables, runId) : [] };
   });

@@ -1,0 +1,19 @@
+import { isMigrationId } from '../shared/definitions/schema.js';
+import { BadInputError } from '../shared/errors.js';
+
+const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Checks the identifiers an operator passes before any command touches the database, so a
+ * typo is a one-line error and exit 2 rather than a PostgreSQL error about a uuid column.
+ */
+export function checkIdentifierOptions(options: Record<string, unknown>): void {
+  const run = options['run'];
+  if (typeof run === 'string' && !RUN_ID.test(run)) {
+    throw new BadInputError(`--run ${JSON.stringify(run)} is not a run id (a uuid such as 6ad5398e-dc36-4962-9a07-863b5d59f020)`, { field: '--run' });
+  }
+  const migration = options['migration'];
+  if (typeof migration === 'string' && !isMigrationId(migration)) {
+    throw new BadInputError(`--migration ${JSON.stringify(migration)} is not a migration id (YYYY.MM.DD_HHMMSS_slug)`, { field: '--migration' });
+  }
+}
