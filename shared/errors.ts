@@ -3,7 +3,6 @@
  * (migration id, file, field, SQLSTATE) and an exit code for the CLI.
  */
 
-export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_BAD_INPUT = 2;
 
@@ -64,10 +63,6 @@ export class DriftError extends BadInputError {
 export class OperationError extends MigratorError {
   override readonly name: string = 'OperationError';
   readonly exitCode = EXIT_FAILED;
-}
-
-export class SqlExecutionError extends OperationError {
-  override readonly name = 'SqlExecutionError';
 }
 
 export class ValidationFailedError extends OperationError {

@@ -10,8 +10,6 @@ export const QUEUES = {
   deadLetter: 'dead-letter',
 } as const;
 
-export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
-
 /**
  * A Redis connection for BullMQ. Workers block on Redis, so commands must not give up
  * after a few retries (maxRetriesPerRequest: null); reconnects back off to 2 s.

@@ -110,7 +110,6 @@ export const migrationMetaSchema = z.strictObject({
 
 export type MigrationMeta = z.infer<typeof migrationMetaSchema>;
 export type BackfillSpec = z.infer<typeof backfillSchema>;
-export type MigrationTest = z.infer<typeof migrationTestSchema>;
 
 export const versionSchema = z.strictObject({
   version: semver,
