@@ -6,7 +6,7 @@ import type { Tables } from '../shared/catalog/tables.js';
 import type { Config } from '../shared/config.js';
 import { enqueueChunks, enqueueSteps } from '../shared/enqueue.js';
 import type { FleetQueues } from '../shared/events.js';
-import { chunkJobId, stepJobId } from '../shared/fleet.js';
+import { chunkJobId, stepJobId } from '../shared/jobs.js';
 import type { Logger } from '../shared/logger.js';
 
 type Liveness = 'live' | 'missing' | 'ended';

@@ -16,7 +16,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { buildProgram } from '../producer/cli.js';
-import { QUEUES } from '../shared/fleet.js';
+import { QUEUES } from '../shared/jobs.js';
 import { generateData } from './generate-data.js';
 import { ROOT, startProcess, waitFor, type Proc } from './processes.js';
 

@@ -2,7 +2,8 @@ import type { Queue } from 'bullmq';
 import type { ChunkRow } from './catalog/chunks.js';
 import type { StepRow } from './catalog/runs.js';
 import type { Config } from './config.js';
-import { chunkJobId, stepJobId, stepJobOptions } from './fleet.js';
+import { stepJobOptions } from './fleet.js';
+import { chunkJobId, stepJobId, type ChunkJobData, type StepJobData } from './jobs.js';
 
 /** Adds step jobs with deterministic ids: adding one that exists already is a no-op, so callers may repeat it. */
 export async function enqueueSteps(queue: Queue, config: Config, steps: StepRow[]): Promise<void> {
@@ -10,19 +11,10 @@ export async function enqueueSteps(queue: Queue, config: Config, steps: StepRow[
   await queue.addBulk(
     steps.map((step) => ({
       name: `${step.direction}:${step.migration_id}`,
-      data: { runId: step.run_id, stepId: String(step.step_id), migrationId: step.migration_id, direction: step.direction },
+      data: { runId: step.run_id, stepId: String(step.step_id), migrationId: step.migration_id, direction: step.direction } satisfies StepJobData,
       opts: { ...stepJobOptions(config), jobId: stepJobId(step.step_id, step.generation) },
     })),
   );
-}
-
-export interface ChunkJobData {
-  runId: string;
-  stepId: string;
-  chunkId: string;
-  migrationId: string;
-  /** For people reading Bull Board: the key range, exclusive lower and inclusive upper bound. */
-  range: string;
 }
 
 const bound = (key: string[] | null, end: string) => (key === null ? end : key.length === 1 ? key[0]! : `(${key.join(', ')})`);

@@ -1,26 +1,8 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
-import { QUEUES, queueOptions } from './fleet.js';
-
-export interface StepEvent {
-  runId: string;
-  stepId: string;
-  status: 'completed' | 'failed' | 'progress';
-}
-
-export interface DeadLetter {
-  sourceQueue: string;
-  sourceJobId: string;
-  runId: string;
-  stepId: string;
-  migrationId: string;
-  direction: 'up' | 'down';
-  attemptsMade: number;
-  error: string;
-  sqlstate: string | null;
-  failedAt: string;
-}
+import { queueOptions } from './fleet.js';
+import { deadLetterJobId, QUEUES, stepEventJobId, type DeadLetter, type StepEvent } from './jobs.js';
 
 /** The queues a worker writes to besides its own: step events for the coordinator, and dead letters. */
 export class FleetQueues {
@@ -39,14 +21,14 @@ export class FleetQueues {
 
   async notifyCoordinator(event: StepEvent, attempt: number): Promise<void> {
     await this.coordinator.add('step-event', event, {
-      jobId: `event-${event.stepId}-${event.status}-${attempt}`,
+      jobId: stepEventJobId(event, attempt),
       removeOnComplete: true,
       removeOnFail: 1000,
     });
   }
 
   async addDeadLetter(letter: DeadLetter): Promise<void> {
-    await this.deadLetter.add('dead-letter', letter, { jobId: `dead-${letter.sourceJobId}` });
+    await this.deadLetter.add('dead-letter', letter, { jobId: deadLetterJobId(letter.sourceJobId) });
   }
 
   async close(): Promise<void> {

@@ -2,14 +2,6 @@ import { Redis } from 'ioredis';
 import type { JobsOptions, QueueOptions, WorkerOptions } from 'bullmq';
 import type { Config } from './config.js';
 
-/** Every queue of the fleet. */
-export const QUEUES = {
-  steps: 'steps',
-  chunks: 'chunks',
-  coordinator: 'coordinator',
-  deadLetter: 'dead-letter',
-} as const;
-
 /**
  * A Redis connection for BullMQ. Workers block on Redis, so commands must not give up
  * after a few retries (maxRetriesPerRequest: null); reconnects back off to 2 s.
@@ -65,13 +57,4 @@ export function stepJobOptions(config: Config): JobsOptions {
     removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
     removeOnFail: { age: 30 * 24 * 3600 },
   };
-}
-
-/** BullMQ job ids must not contain ':' nor be all digits. */
-export function stepJobId(stepId: number | string, generation: number): string {
-  return `step-${stepId}-g${generation}`;
-}
-
-export function chunkJobId(chunkId: number | string, generation: number): string {
-  return `chunk-${chunkId}-g${generation}`;
 }

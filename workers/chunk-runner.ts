@@ -4,7 +4,7 @@ import { backupTableName, findBackupTable } from '../shared/catalog/backups.js';
 import { passRunGate, readRun, readStep, stepMayRun, type RunRow, type StepRow } from '../shared/catalog/runs.js';
 import type { Tables } from '../shared/catalog/tables.js';
 import type { Config } from '../shared/config.js';
-import type { ChunkJobData } from '../shared/enqueue.js';
+import type { ChunkJobData } from '../shared/jobs.js';
 import { backoffDelay } from '../shared/fleet.js';
 import type { Logger } from '../shared/logger.js';
 import { isRetryable } from '../shared/sqlstate.js';

@@ -1,8 +1,9 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { setChunkStatus } from '../shared/catalog/chunks.js';
 import { recordStepError } from '../shared/catalog/runs.js';
-import { enqueueChunks, enqueueSteps, type ChunkJobData } from '../shared/enqueue.js';
-import { QUEUES, workerOptions } from '../shared/fleet.js';
+import { enqueueChunks, enqueueSteps } from '../shared/enqueue.js';
+import { workerOptions } from '../shared/fleet.js';
+import { QUEUES, type ChunkJobData } from '../shared/jobs.js';
 import { isRetryable, sqlstateOf } from '../shared/sqlstate.js';
 import { runChunk } from './chunk-runner.js';
 import { failStep } from './fail-step.js';

@@ -12,6 +12,7 @@ import {
 import { markStepCompleted, markStepRunning, readRun, readStep, setStatementsDone, setStepsStatus, stepMayRun, type RunRow, type StepRow } from '../shared/catalog/runs.js';
 import type { Tables } from '../shared/catalog/tables.js';
 import type { Config } from '../shared/config.js';
+import type { StepJobData } from '../shared/jobs.js';
 import { OperationError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { SqlScript } from '../shared/definitions/loader.js';
@@ -33,13 +34,6 @@ import {
   tryAdvisorySessionLock,
   type Timeouts,
 } from './session.js';
-
-export interface StepJobData {
-  runId: string;
-  stepId: string;
-  migrationId: string;
-  direction: 'up' | 'down';
-}
 
 export interface RunnerDeps {
   pool: pg.Pool;

@@ -7,11 +7,12 @@ import { enqueueChunks as enqueueChunkJobs } from '../shared/enqueue.js';
 import type { Tables } from '../shared/catalog/tables.js';
 import type { Config } from '../shared/config.js';
 import type { FleetQueues } from '../shared/events.js';
-import { QUEUES, workerOptions } from '../shared/fleet.js';
+import { workerOptions } from '../shared/fleet.js';
+import { QUEUES, type StepJobData } from '../shared/jobs.js';
 import type { Logger } from '../shared/logger.js';
 import { isRetryable, sqlstateOf } from '../shared/sqlstate.js';
 import { failStep } from './fail-step.js';
-import { runStep, type StepJobData } from './step-runner.js';
+import { runStep } from './step-runner.js';
 
 export interface StepWorkerDeps {
   config: Config;

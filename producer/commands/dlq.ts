@@ -4,7 +4,7 @@ import { readRun, readStep, setRunStatus } from '../../shared/catalog/runs.js';
 import { inTransaction } from '../../shared/db.js';
 import { enqueueSteps } from '../../shared/enqueue.js';
 import { BadInputError, OperationError } from '../../shared/errors.js';
-import type { DeadLetter } from '../../shared/events.js';
+import type { DeadLetter } from '../../shared/jobs.js';
 import { withDatabase, type CommandContext } from '../context.js';
 import { withQueues } from '../fleet-client.js';
 import { table } from '../format.js';

@@ -29,7 +29,7 @@ export async function downCommand(ctx: CommandContext, options: DownOptions): Pr
     return createRun(
       client,
       db.tables,
-      { environment: config.ENVIRONMENT, direction: 'down', target: options.to, setId: null, rollbackOf: null, autoRollback: false, plan, planHash: plan.hash, createdBy: config.ACTOR },
+      { environment: config.ENVIRONMENT, direction: 'down', target: options.to, setId: null, rollbackOf: null, autoRollback: false, plan: { kind: 'down', ...plan }, planHash: plan.hash, createdBy: config.ACTOR },
       steps.map((step) => ({ migrationId: step.migrationId, direction: 'down', stage: step.stage, kind: step.kind, checksum: checksums.get(step.migrationId)! })),
       { actor: config.ACTOR, action: 'run.down_requested', details: { to: options.to, migrations: steps.length } },
     );
@@ -57,7 +57,7 @@ export async function rollbackCommand(ctx: CommandContext, options: { run: strin
     );
     const steps = rollbackSteps(upSteps);
     await refuseUndoingDependencies(client, db, definitions, state, run, new Set(steps.map((step) => step.migrationId)));
-    const plan = { environment: run.environment, direction: 'down', rollbackOf: run.run_id, steps };
+    const plan = { kind: 'rollback' as const, environment: run.environment, rollbackOf: run.run_id, steps };
     return createRun(
       client,
       db.tables,

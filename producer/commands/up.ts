@@ -29,7 +29,7 @@ export async function upCommand(ctx: CommandContext, options: UpOptions): Promis
         setId: options.set ?? null,
         rollbackOf: null,
         autoRollback: steps.every((step) => byId.get(step.migrationId)!.meta.auto_rollback) && (set?.rollback_all_on_failure ?? true),
-        plan,
+        plan: { kind: 'up', ...plan },
         planHash: plan.hash,
         createdBy: config.ACTOR,
       },

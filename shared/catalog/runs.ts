@@ -53,6 +53,18 @@ export interface StepRow {
   last_sqlstate: string | null;
 }
 
+/** A planned step as a stored plan records it. */
+export interface StoredPlanStep {
+  migrationId: string;
+  stage: number;
+  kind: string;
+}
+
+/** What a run was planned to do, kept in runs.plan for the record: one shape per way a run starts. */
+export type StoredPlan =
+  | { kind: 'up' | 'down'; environment: string; target: string | null; setId: string | null; stages: StoredPlanStep[][]; warnings: string[]; hash: string }
+  | { kind: 'rollback'; environment: string; rollbackOf: string; steps: StoredPlanStep[] };
+
 export interface NewRun {
   environment: string;
   direction: Direction;
@@ -60,7 +72,7 @@ export interface NewRun {
   setId: string | null;
   rollbackOf: string | null;
   autoRollback: boolean;
-  plan: unknown;
+  plan: StoredPlan;
   planHash: string;
   createdBy: string;
 }
