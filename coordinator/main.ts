@@ -14,7 +14,7 @@ const id = `${os.hostname()}-${process.pid}`;
 const logger = createLogger({ level: config.LOG_LEVEL, name: 'coordinator' }).child({ coordinatorId: id });
 const pool = createPool(config.DATABASE_URL, { max: 4, applicationName: `pgfm-coordinator-${process.pid}` });
 const connection = createRedis(config, 'coordinator');
-const queues = new FleetQueues(config, connection);
+const queues = new FleetQueues(config, connection, logger);
 const tables = catalogTables(config.CATALOG_SCHEMA);
 await migrateCatalog(pool, tables);
 const coordinator = new Coordinator({ config, pool, tables, logger, queues, connection, id });

@@ -1,11 +1,12 @@
 import type { Config } from '../shared/config.js';
+import type { Logger } from '../shared/logger.js';
 import { FleetQueues } from '../shared/events.js';
 import { createRedis } from '../shared/fleet.js';
 
 /** Opens the fleet's queues for one command and always closes them. */
-export async function withQueues<T>(config: Config, work: (queues: FleetQueues) => Promise<T>): Promise<T> {
+export async function withQueues<T>(config: Config, logger: Logger, work: (queues: FleetQueues) => Promise<T>): Promise<T> {
   const connection = createRedis(config, 'producer');
-  const queues = new FleetQueues(config, connection);
+  const queues = new FleetQueues(config, connection, logger);
   try {
     return await work(queues);
   } finally {

@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
+import type { Logger } from './logger.js';
 import { queueOptions } from './fleet.js';
 import { deadLetterJobId, QUEUES, stepEventJobId, type DeadLetter, type StepEvent } from './jobs.js';
 
@@ -11,12 +12,17 @@ export class FleetQueues {
   readonly coordinator: Queue;
   readonly deadLetter: Queue;
 
-  constructor(config: Config, connection: Redis) {
+  constructor(config: Config, connection: Redis, logger: Logger) {
     const options = queueOptions(config, connection);
     this.steps = new Queue(QUEUES.steps, options);
     this.chunks = new Queue(QUEUES.chunks, options);
     this.coordinator = new Queue(QUEUES.coordinator, options);
     this.deadLetter = new Queue(QUEUES.deadLetter, options);
+    // Without a listener BullMQ prints a queue's connection errors with console.error, unredacted
+    // (an AUTH failure's arguments hold the password): route them through the logger instead.
+    for (const queue of [this.steps, this.chunks, this.coordinator, this.deadLetter]) {
+      queue.on('error', (error) => logger.warn({ err: error, queue: queue.name }, 'queue connection error'));
+    }
   }
 
   async notifyCoordinator(event: StepEvent, attempt: number): Promise<void> {

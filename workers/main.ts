@@ -15,7 +15,7 @@ const workerId = `${os.hostname()}-${process.pid}`;
 const logger = createLogger({ level: config.LOG_LEVEL, name: 'worker' }).child({ workerId });
 const pool = createPool(config.DATABASE_URL, { max: config.WORKER_CONCURRENCY + 2, applicationName: `pgfm-worker-${process.pid}` });
 const connection = createRedis(config, 'worker');
-const queues = new FleetQueues(config, connection);
+const queues = new FleetQueues(config, connection, logger);
 const tables = catalogTables(config.CATALOG_SCHEMA);
 await migrateCatalog(pool, tables);
 const deps = { config, pool, tables, logger, queues, connection, workerId, concurrency: config.WORKER_CONCURRENCY };

@@ -12,7 +12,7 @@ import { table } from '../format.js';
 const LISTED = ['waiting', 'delayed', 'prioritized'] as const;
 
 async function letters(ctx: CommandContext): Promise<Job<DeadLetter>[]> {
-  return withQueues(ctx.config, (queues) => queues.deadLetter.getJobs([...LISTED], 0, -1, true) as Promise<Job<DeadLetter>[]>);
+  return withQueues(ctx.config, ctx.logger, (queues) => queues.deadLetter.getJobs([...LISTED], 0, -1, true) as Promise<Job<DeadLetter>[]>);
 }
 
 export async function dlqListCommand(ctx: CommandContext, options: { json?: boolean }): Promise<number> {
@@ -35,7 +35,7 @@ export async function dlqListCommand(ctx: CommandContext, options: { json?: bool
 }
 
 export async function dlqShowCommand(ctx: CommandContext, id: string): Promise<number> {
-  const job = await withQueues(ctx.config, (queues) => queues.deadLetter.getJob(id));
+  const job = await withQueues(ctx.config, ctx.logger, (queues) => queues.deadLetter.getJob(id));
   if (!job) throw new BadInputError(`no dead letter ${id}`, { field: 'id' });
   ctx.out(JSON.stringify({ id: job.id, ...job.data }, null, 2));
   return 0;
@@ -47,7 +47,7 @@ export async function dlqShowCommand(ctx: CommandContext, id: string): Promise<n
  */
 export async function dlqRetryCommand(ctx: CommandContext, id: string): Promise<number> {
   const { config } = ctx;
-  return withQueues(config, async (queues) => {
+  return withQueues(config, ctx.logger, async (queues) => {
     const job = (await queues.deadLetter.getJob(id)) as Job<DeadLetter> | undefined;
     if (!job) throw new BadInputError(`no dead letter ${id}`, { field: 'id' });
     const letter = job.data;
@@ -90,7 +90,7 @@ export async function dlqRetryCommand(ctx: CommandContext, id: string): Promise<
 
 export async function dlqPurgeCommand(ctx: CommandContext, id: string | undefined, options: { all?: boolean }): Promise<number> {
   if (!id && !options.all) throw new BadInputError('name a dead letter id, or pass --all', { field: 'id' });
-  const removed = await withQueues(ctx.config, async (queues) => {
+  const removed = await withQueues(ctx.config, ctx.logger, async (queues) => {
     const jobs = id ? [await queues.deadLetter.getJob(id)] : await queues.deadLetter.getJobs([...LISTED], 0, -1, true);
     let count = 0;
     for (const job of jobs) {

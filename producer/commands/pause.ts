@@ -21,7 +21,7 @@ export async function pauseCommand(ctx: CommandContext, options: { run: string }
 /** Resumes a paused run where it was (applying or rolling back): paused chunks go back in line and the coordinator continues. */
 export async function resumeCommand(ctx: CommandContext, options: { run: string }): Promise<number> {
   const resumed = await setStatus(ctx, options.run, 'resume');
-  await withQueues(ctx.config, async (queues) => {
+  await withQueues(ctx.config, ctx.logger, async (queues) => {
     for (const [migrationId, chunks] of resumed) await enqueueChunks(queues.chunks, ctx.config, chunks, migrationId);
   });
   ctx.out(`run ${options.run} resumed`);

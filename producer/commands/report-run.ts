@@ -46,7 +46,7 @@ export async function reportRun(ctx: CommandContext, db: Database, outcome: Crea
     if (!outcome.same) return EXIT_FAILED;
   } else {
     runId = outcome.runId;
-    await withQueues(config, (queues) => enqueueSteps(queues.steps, config, outcome.queued));
+    await withQueues(config, ctx.logger, (queues) => enqueueSteps(queues.steps, config, outcome.queued));
     print(`run ${runId}: ${outcome.steps} migrations in ${outcome.stages} stages queued for ${config.ENVIRONMENT}`, {
       runId,
       status: 'running',

@@ -1,14 +1,22 @@
 /**
  * loadConfig (shared/config.ts): defaults, freezing, coercion, and a ConfigError naming
  * the variable for every invalid value. createLogger (shared/logger.ts): one JSON event
- * per line, passwords and tokens censored in fields and inside connection strings.
+ * per line, passwords and tokens censored in fields and inside connection strings, and
+ * no argument of a Redis command attached to an error (a real ioredis client against a
+ * private redis-server with requirepass, and a real worker process) ever written.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema, loadConfig, type Config } from '../../shared/config.js';
 import { ConfigError } from '../../shared/errors.js';
 import { createLogger, redactUrl } from '../../shared/logger.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { Fleet, uniquePrefix } from '../helpers/fleet.js';
+import { freePort, sleep, waitFor } from '../helpers/processes.js';
 
 function configError(env: Record<string, string>): ConfigError {
   let error: unknown;
@@ -289,5 +297,238 @@ describe('createLogger', () => {
     it('a connection string bound to a child logger', () => leaks((logger) => logger.child({ url: 'postgres://u:secret@h/db' }).info('x')));
     // Redact paths stop at *.*.password.
     it('a password field three levels deep', () => leaks((logger) => logger.info({ a: { b: { c: { password: 'secret' } } } }, 'x')));
+  });
+});
+
+/** A private redis-server on a free port that only lets in clients with `password`. */
+async function startRedisWithPassword(password: string): Promise<{ port: number; stop: () => Promise<void> }> {
+  const port = await freePort();
+  const child: ChildProcess = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', password],
+    { stdio: 'ignore' },
+  );
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  };
+  try {
+    await waitFor(
+      `redis-server with requirepass on port ${port}`,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`redis-server on port ${port} exited with ${child.exitCode}`);
+        const probe = new Redis({ host: '127.0.0.1', port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        probe.on('error', () => undefined);
+        try {
+          await probe.connect();
+          return (await probe.ping()) === 'PONG';
+        } catch {
+          return false;
+        } finally {
+          probe.disconnect();
+        }
+      },
+      10_000,
+      50,
+    );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { port, stop };
+}
+
+describe('createLogger and the arguments of Redis commands', () => {
+  // Random per run, so a match can only come from this run's clients.
+  const rightPassword = `right-${randomBytes(6).toString('hex')}`;
+  const wrongPassword = `wrongpass-${randomBytes(6).toString('hex')}`;
+  const secretArg = `secret-arg-${randomBytes(6).toString('hex')}`;
+  let redis: { port: number; stop: () => Promise<void> } | undefined;
+  let authError: Error;
+  let pipelineError: Error;
+  let unknownCommandError: Error;
+
+  beforeAll(async () => {
+    redis = await startRedisWithPassword(rightPassword);
+    const port = redis.port;
+
+    // A wrong password: ioredis authenticates with HELLO 3 AUTH default <password> and emits the ReplyError.
+    const wrong = new Redis(`redis://:${wrongPassword}@127.0.0.1:${port}`, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const emitted: Error[] = [];
+    wrong.on('error', (error: Error) => emitted.push(error));
+    try {
+      await wrong.connect().catch(() => undefined);
+      await waitFor('the authentication error', async () => emitted.length > 0, 5000, 20);
+    } finally {
+      wrong.disconnect();
+    }
+    authError = emitted.find((error) => /WRONGPASS/.test(error.message)) ?? emitted[0]!;
+
+    // Two more errors that carry command arguments: EXECABORT with previousErrors, and a reply echoing arguments.
+    const right = new Redis({ host: '127.0.0.1', port, password: rightPassword, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    right.on('error', () => undefined);
+    try {
+      pipelineError = await right
+        .multi()
+        .set(`k-${secretArg}`, secretArg)
+        .call('hset', secretArg)
+        .exec()
+        .then(
+          () => new Error('EXEC did not fail'),
+          (error: Error) => error,
+        );
+      unknownCommandError = await right.call('pgfm_no_such_command', secretArg, 'x').then(
+        () => new Error('the unknown command did not fail'),
+        (error: Error) => error,
+      );
+    } finally {
+      right.disconnect();
+    }
+  });
+
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('sanity: the real errors carry the secrets (so the checks below can fail)', () => {
+    expect(authError.message).toMatch(/WRONGPASS/);
+    expect((authError as Error & { command?: { name: string; args: unknown[] } }).command).toMatchObject({
+      args: expect.arrayContaining([wrongPassword]),
+    });
+    expect(JSON.stringify(authError)).toContain(wrongPassword);
+    expect(pipelineError.message).toMatch(/EXECABORT/);
+    expect(JSON.stringify((pipelineError as Error & { previousErrors?: unknown }).previousErrors)).toContain(secretArg);
+    expect(unknownCommandError.message).toContain(secretArg);
+  });
+
+  /** Logs through a real createLogger with a capturing destination; returns the lines, checked to be JSON. */
+  function logged(log: (logger: ReturnType<typeof createLogger>) => void): string[] {
+    const { lines, stream } = memoryDestination();
+    log(createLogger({ level: 'trace', name: 'redis-redaction' }, stream));
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
+    return lines;
+  }
+
+  function expectNoSecret(lines: string[]): void {
+    for (const line of lines) {
+      for (const secret of [wrongPassword, rightPassword, secretArg]) expect(line, line).not.toContain(secret);
+    }
+  }
+
+  const shapes: Array<[string, (logger: ReturnType<typeof createLogger>, error: Error) => void]> = [
+    ['as { err }', (logger, error) => logger.error({ err: error }, 'redis failed')],
+    ['as a plain error argument', (logger, error) => logger.error(error)],
+    ['as a plain error argument with a message', (logger, error) => logger.warn(error, 'redis failed')],
+    ['under another field name', (logger, error) => logger.error({ failure: error, attempt: 2 }, 'redis failed')],
+    ['in a list of errors', (logger, error) => logger.error({ errors: [error, error] }, 'redis failed')],
+    ['nested as a cause', (logger, error) => logger.error({ err: new Error('queue unavailable', { cause: error }) }, 'redis failed')],
+    [
+      'nested as a cause of a cause, logged directly',
+      (logger, error) => logger.error(new Error('step failed', { cause: new Error('queue unavailable', { cause: error }) })),
+    ],
+    ['inside an AggregateError', (logger, error) => logger.error({ err: new AggregateError([new Error('other'), error], 'all connections failed') }, 'x')],
+    ['as a %o format argument', (logger, error) => logger.error('redis failed: %o', error)],
+    ['as a %j format argument', (logger, error) => logger.error('redis failed: %j', error)],
+    ['as a %s format argument', (logger, error) => logger.error('redis failed: %s', error)],
+    ['bound to a child logger', (logger, error) => logger.child({ lastError: error }).warn('retrying')],
+    ['as a bare command object', (logger, error) => logger.warn({ command: (error as Error & { command: unknown }).command }, 'command failed')],
+  ];
+
+  for (const [shape, log] of shapes) {
+    it(`an authentication error (wrong password) ${shape}: no password in the output`, () => {
+      const lines = logged((logger) => log(logger, authError));
+      expectNoSecret(lines);
+      // Redacted, not dropped: the operator still sees what failed.
+      expect(lines.join('')).toMatch(/WRONGPASS|hello/i);
+    });
+    it(`an EXECABORT error with previousErrors ${shape}: no command argument in the output`, () => {
+      expectNoSecret(logged((logger) => log(logger, pipelineError)));
+    });
+    it(`a reply that echoes the arguments ${shape}: no command argument in the output`, () => {
+      expectNoSecret(logged((logger) => log(logger, unknownCommandError)));
+    });
+  }
+
+  it('keeps the command name and the number of arguments', () => {
+    const [line] = logged((logger) => logger.error({ err: authError }, 'redis failed'));
+    const event = JSON.parse(line!) as { err: { type: string; message: string; command: { name: string; args: unknown; argCount: number } } };
+    expect(event.err.message).toMatch(/^WRONGPASS/);
+    expect(event.err.type).toBe('ReplyError');
+    expect(event.err.command.name).toBe('hello');
+    expect(event.err.command.argCount).toBe((authError as Error & { command: { args: unknown[] } }).command.args.length);
+    expect(JSON.stringify(event.err.command.args)).not.toContain(wrongPassword);
+
+    const [pipeline] = logged((logger) => logger.error({ err: pipelineError }, 'exec failed'));
+    const previous = (JSON.parse(pipeline!) as { err: { previousErrors: Array<{ message: string; command: { name: string } }> } }).err.previousErrors;
+    expect(previous.map((e) => e.command.name)).toEqual(['hset']);
+    expect(previous[0]!.message).toMatch(/wrong number of arguments/);
+  });
+
+  it('cuts off errors nested deeper than it redacts instead of writing them as they are', () => {
+    let error: Error = authError;
+    for (let i = 0; i < 20; i++) error = new Error(`level ${i}`, { cause: error });
+    expectNoSecret(logged((logger) => logger.error({ err: error }, 'deep')));
+    let object: Record<string, unknown> = { command: (authError as Error & { command: unknown }).command, url: `redis://:${wrongPassword}@h:6379` };
+    for (let i = 0; i < 20; i++) object = { nested: object };
+    expectNoSecret(logged((logger) => logger.info(object, 'deep object')));
+  });
+
+  it('does not alter the error it was given', () => {
+    const command = (authError as Error & { command: { args: unknown[] } }).command;
+    const before = JSON.stringify(command);
+    logged((logger) => logger.error({ err: authError }, 'x'));
+    expect(JSON.stringify(command)).toBe(before);
+  });
+
+  describe('a real worker process with a wrong password in REDIS_URL', () => {
+    let db: TestDatabase | undefined;
+    let fleet: Fleet | undefined;
+    let output: string[] = [];
+
+    beforeAll(async () => {
+      db = await createTestDatabase('logger_redis_auth');
+      fleet = new Fleet({
+        DATABASE_URL: db.url,
+        REDIS_URL: `redis://:${wrongPassword}@127.0.0.1:${redis!.port}`,
+        QUEUE_PREFIX: uniquePrefix('logger'),
+      });
+      const worker = fleet.worker();
+      try {
+        // Connected to PostgreSQL and failing to authenticate to Redis, then a couple of seconds of retries.
+        await waitFor('the worker to log a Redis authentication error', async () => worker.output.some((line) => line.includes('WRONGPASS')), 30_000);
+        await sleep(2000);
+      } finally {
+        await fleet.kill(worker);
+      }
+      output = [...worker.output];
+    }, 60_000);
+
+    afterAll(async () => {
+      await fleet?.stop();
+      await db?.drop();
+    });
+
+    it('sanity: it logged the authentication errors, as JSON log events', () => {
+      const events = output.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { msg?: string; err?: { message?: string } });
+      expect(events.some((event) => /WRONGPASS/.test(event.err?.message ?? '')), output.slice(-20).join('\n')).toBe(true);
+    });
+
+    it('its log events contain no password', () => {
+      const leaks = output.filter((line) => line.startsWith('{') && line.includes(wrongPassword));
+      expect(leaks.slice(0, 3), `${leaks.length} of ${output.length} log events hold the password`).toEqual([]);
+    });
+
+    // Everything the process prints, including what libraries write with console.error
+    // (BullMQ prints a Queue's 'error' event that way when nothing listens for it).
+    it('nothing it prints contains the password', () => {
+      const leaks = output.filter((line) => line.includes(wrongPassword));
+      const outsideLogger = leaks.filter((line) => !line.startsWith('{')).length;
+      expect(
+        leaks.slice(0, 3),
+        `${leaks.length} of ${output.length} output lines hold the password (${outsideLogger} of them not JSON, so not written by createLogger)`,
+      ).toEqual([]);
+    });
   });
 });
