@@ -6,7 +6,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { DefinitionError } from '../errors.js';
 import { parseStatements, type SqlStatement } from '../sql/statements.js';
-import { checkBackfillFragments } from './backfill-check.js';
+import { checkFragments } from './fragment-checks.js';
 import {
   coordinatedSetSchema,
   isMigrationId,
@@ -157,7 +157,7 @@ async function loadMigration(dir: string, folder: string): Promise<MigrationDefi
       'down',
     );
   }
-  if (backfill) await checkBackfillFragments(backfill, { migrationId: id, file: rel(META_FILE) });
+  await checkFragments(meta, { migrationId: id, file: rel(META_FILE) });
   if (backfill?.batch_sql !== undefined && !hasDown) {
     throw fail('a backfill with batch_sql needs a down.sql (there is no automatic inverse)', rel('down.sql'), 'backfill.batch_sql');
   }

@@ -71,7 +71,7 @@ async function singleTarget(sql: string): Promise<{ value: unknown } | { problem
  * so it cannot close the parenthesis it is put in. The line breaks end a trailing `--` comment.
  */
 export async function expressionFragment(text: string, context: ErrorContext): Promise<string> {
-  const refuse = (problem: string) => new DefinitionError(`${context.field ?? 'expression'} must be exactly one SQL expression, but ${problem}: ${JSON.stringify(text)}`, context);
+  const refuse = (problem: string) => new DefinitionError(`${context.field ?? 'expression'} must be exactly one SQL expression, but ${problem}: ${quoted(text)}`, context);
   const bare = await singleTarget(`SELECT ${text}`);
   if ('problem' in bare) throw refuse(bare.problem);
   // `SELECT x;` is one statement too, but a ";" cannot sit inside the statement it is put in. The text
@@ -86,19 +86,46 @@ export async function expressionFragment(text: string, context: ErrorContext): P
   return `(\n${text}\n)`;
 }
 
-/** Checks that a fragment (batch_sql, health_query) is exactly one statement of the given kinds. */
-export async function statementFragment(text: string, kinds: string[], context: ErrorContext): Promise<void> {
-  let result: ParseResult;
+/** A fragment in a message: quoted, and cut short, so a huge one cannot make a huge error line. */
+function quoted(text: string): string {
+  const shown = JSON.stringify(text.length > 120 ? `${text.slice(0, 120)}` : text);
+  return text.length > 120 ? `${shown}… (${text.length} characters)` : shown;
+}
+
+async function statementKinds(text: string, context: ErrorContext): Promise<string[]> {
   try {
-    result = (await parse(text)) as ParseResult;
+    return (((await parse(text)) as ParseResult).stmts ?? []).map(({ stmt }) => Object.keys(stmt)[0]!);
   } catch (error) {
     const details = (error as { sqlDetails?: { message?: string } }).sqlDetails;
     throw new DefinitionError(`${context.field ?? 'statement'}: syntax error: ${details?.message ?? (error as Error).message}`, context);
   }
-  const statements = result.stmts ?? [];
-  if (statements.length !== 1) throw new DefinitionError(`${context.field ?? 'statement'} must be exactly one statement, but it holds ${statements.length}`, context);
-  const kind = Object.keys(statements[0]!.stmt)[0]!;
-  if (!kinds.includes(kind)) {
-    throw new DefinitionError(`${context.field ?? 'statement'} must be one of ${kinds.join(', ')}, not ${kind}`, context);
+}
+
+/** Checks that a fragment (batch_sql, health_query, a check or a test's query) is exactly one statement of the given kinds. */
+export async function statementFragment(text: string, kinds: string[], context: ErrorContext): Promise<void> {
+  const found = await statementKinds(text, context);
+  if (found.length !== 1) throw new DefinitionError(`${context.field ?? 'statement'} must be exactly one statement, but it holds ${found.length}`, context);
+  if (!kinds.includes(found[0]!)) {
+    throw new DefinitionError(`${context.field ?? 'statement'} must be one of ${kinds.join(', ')}, not ${found[0]}`, context);
   }
+}
+
+/** Checks that a script fragment (a test's setup or teardown) parses and leaves transactions to the runner. */
+export async function scriptFragment(text: string, context: ErrorContext): Promise<void> {
+  const found = await statementKinds(text, context);
+  if (found.length === 0) throw new DefinitionError(`${context.field ?? 'script'} holds no statement`, context);
+  if (found.includes('TransactionStmt')) {
+    throw new DefinitionError(`${context.field ?? 'script'}: transaction control (BEGIN/COMMIT/ROLLBACK) is not allowed: the runner manages transactions`, context);
+  }
+}
+
+/**
+ * A column name a definition gives (a backfill key or `set` column): any name PostgreSQL keeps
+ * whole (at most 63 bytes, no NUL), but not one that reads as SQL around a name (a list, a
+ * quote, a statement end, a comment): such a "name" is a mistake or an attack, not a column.
+ */
+export function columnNameProblem(name: string): string | undefined {
+  if (Buffer.byteLength(name) > 63) return 'is longer than 63 bytes (PostgreSQL would cut it to another name)';
+  if (/[\u0000\s;,"()=]|--|\/\*/.test(name)) return 'holds a character that cannot be part of a column name here (space, quote, comma, parenthesis, "=", ";" or a comment)';
+  return undefined;
 }
