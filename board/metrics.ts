@@ -1,8 +1,7 @@
 import type { Queue } from 'bullmq';
 import type pg from 'pg';
 import { Gauge, Registry } from 'prom-client';
-import type { ChunkRow } from '../shared/catalog/chunks.js';
-import { backfillProgress } from '../shared/catalog/progress.js';
+import { backfillProgress, fleetCounts } from '../shared/catalog/progress.js';
 import type { Tables } from '../shared/catalog/tables.js';
 
 const JOB_STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized', 'waiting-children'] as const;
@@ -31,20 +30,13 @@ export function createMetrics(queues: Queue[], pool: pg.Pool, t: Tables): { regi
       for (const state of JOB_STATES) jobs.set({ queue: queue.name, state }, counts[state] ?? 0);
       if (queue.name === 'dead-letter') deadLetters.set((counts['waiting'] ?? 0) + (counts['delayed'] ?? 0) + (counts['prioritized'] ?? 0));
     }
-    const exists = (await pool.query<{ ok: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS ok`, [`${t.schema}.chunks`])).rows[0]?.ok;
-    if (!exists) return;
-    for (const [gauge, table] of [[runs, t.runs], [steps, t.steps], [chunks, t.chunks]] as const) {
-      const { rows } = await pool.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM ${table} GROUP BY status`);
+    const counts = await fleetCounts(pool, t);
+    if (!counts) return;
+    for (const [gauge, rows] of [[runs, counts.runs], [steps, counts.steps], [chunks, counts.chunks]] as const) {
       for (const row of rows) gauge.set({ status: row.status }, row.n);
     }
-    const { rows: attempts } = await pool.query<{ n: number }>(
-      `SELECT (SELECT COALESCE(sum(GREATEST(attempts - 1, 0)), 0) FROM ${t.steps}) + (SELECT COALESCE(sum(GREATEST(attempts - 1, 0)), 0) FROM ${t.chunks}) AS n`,
-    );
-    retries.set(Number(attempts[0]?.n ?? 0));
-    const { rows: open } = await pool.query<ChunkRow & { migration_id: string }>(
-      `SELECT c.*, s.migration_id FROM ${t.chunks} c JOIN ${t.steps} s USING (step_id) JOIN ${t.runs} r ON r.run_id = c.run_id
-        WHERE r.status IN ('running', 'paused')`,
-    );
+    retries.set(counts.retries);
+    const open = counts.openChunks;
     throttled.set(open.filter((chunk) => chunk.status === 'running' && chunk.throttle_state !== null).length);
     const byStep = new Map<string, typeof open>();
     for (const chunk of open) byStep.set(chunk.step_id, [...(byStep.get(chunk.step_id) ?? []), chunk]);

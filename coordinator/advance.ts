@@ -1,5 +1,6 @@
 import { recordAudit } from '../shared/catalog/audit.js';
-import { insertSteps, readRun, runSteps, setRunStatus, setStepsStatus, type RunRow, type StepRow } from '../shared/catalog/runs.js';
+import { cancelSteps, queueSteps, setRunStatus } from '../shared/catalog/lifecycle.js';
+import { insertSteps, readRun, runSteps, type RunRow, type StepRow } from '../shared/catalog/runs.js';
 import { rollbackSteps } from '../shared/rollback.js';
 import type { Tables } from '../shared/catalog/tables.js';
 import { refreshVersionDeployments } from '../shared/catalog/versions.js';
@@ -28,7 +29,7 @@ export async function advanceRun(pool: pg.Pool, t: Tables, runId: string): Promi
     const failed = current.find((step) => step.status === 'failed');
 
     if (failed) {
-      await setStepsStatus(client, t, current.filter((s) => s.status === 'pending' || s.status === 'queued').map((s) => s.step_id), 'cancelled', ['pending', 'queued']);
+      await cancelSteps(client, t, current.filter((s) => s.status === 'pending' || s.status === 'queued').map((s) => s.step_id));
       const stillActive = (await runSteps(client, t, runId)).some((s) => s.direction === phase && ACTIVE.includes(s.status));
       if (stillActive) return { run, toEnqueue: [] };
       const reason = { message: `${failed.migration_id}: ${failed.last_error ?? 'failed'}`, code: failed.last_sqlstate };
@@ -65,5 +66,5 @@ async function queueNextStage(client: pg.PoolClient, t: Tables, runId: string, p
   if (unfinished.length === 0) return [];
   const stage = Math.min(...unfinished.map((step) => step.stage));
   const pending = unfinished.filter((step) => step.stage === stage && step.status === 'pending');
-  return setStepsStatus(client, t, pending.map((step) => step.step_id), 'queued', ['pending']);
+  return queueSteps(client, t, pending.map((step) => step.step_id));
 }

@@ -10,7 +10,7 @@ import { workerOptions } from '../shared/fleet.js';
 import { QUEUES, type StepEvent } from '../shared/jobs.js';
 import type { Logger } from '../shared/logger.js';
 import { advanceRun } from './advance.js';
-import { acquireLease, releaseLease } from './lease.js';
+import { acquireLease, releaseLease } from '../shared/catalog/lease.js';
 import { reconcileJobs } from './reconcile.js';
 
 export interface CoordinatorDeps {

@@ -1,6 +1,8 @@
 import type { Job, Queue } from 'bullmq';
 import type pg from 'pg';
-import { queueMoreChunks, stepChunks, type ChunkRow } from '../shared/catalog/chunks.js';
+import { stepChunks, type ChunkRow } from '../shared/catalog/chunks.js';
+import { readStoredMigration } from '../shared/catalog/definitions.js';
+import { queueMoreChunks, requeueChunk, requeuePausedChunks, requeueStep } from '../shared/catalog/lifecycle.js';
 import { activeRuns, runSteps, type StepRow } from '../shared/catalog/runs.js';
 import type { Tables } from '../shared/catalog/tables.js';
 import type { Config } from '../shared/config.js';
@@ -40,11 +42,8 @@ export async function reconcileJobs(pool: pg.Pool, t: Tables, queues: FleetQueue
       const state = await liveness(await queues.steps.getJob(stepJobId(step.step_id, step.generation)));
       if (state === 'live') continue;
       if (state === 'ended') {
-        const { rows } = await pool.query<StepRow>(
-          `UPDATE ${t.steps} SET generation = generation + 1 WHERE step_id = $1 AND generation = $2 RETURNING *`,
-          [step.step_id, step.generation],
-        );
-        steps.push(...rows);
+        const requeued = await requeueStep(pool, t, step.step_id, step.generation);
+        if (requeued) steps.push(requeued);
       } else {
         steps.push(step);
       }
@@ -60,24 +59,18 @@ export async function reconcileJobs(pool: pg.Pool, t: Tables, queues: FleetQueue
 }
 
 async function reconcileChunks(pool: pg.Pool, t: Tables, queue: Queue, step: StepRow): Promise<ChunkRow[]> {
-  const { rows } = await pool.query<{ max_parallel: number | null }>(
-    `SELECT (definition #>> '{backfill,max_parallel_chunks}')::int AS max_parallel FROM ${t.migrations} WHERE migration_id = $1`,
-    [step.migration_id],
-  );
+  const maxParallel = (await readStoredMigration(pool, t, step.migration_id)).meta.backfill?.max_parallel_chunks ?? 1;
   // Chunks paused by an earlier pause of the run go back in line.
-  await pool.query(`UPDATE ${t.chunks} SET status = 'queued' WHERE step_id = $1 AND status = 'paused'`, [step.step_id]);
-  await queueMoreChunks(pool, t, step.step_id, rows[0]?.max_parallel ?? 1);
+  await requeuePausedChunks(pool, t, { stepId: step.step_id });
+  await queueMoreChunks(pool, t, step.step_id, maxParallel);
   const result: ChunkRow[] = [];
   for (const chunk of await stepChunks(pool, t, step.step_id)) {
     if (chunk.status !== 'queued' && chunk.status !== 'running') continue;
     const state = await liveness(await queue.getJob(chunkJobId(chunk.chunk_id, chunk.generation)));
     if (state === 'live') continue;
     if (state === 'ended') {
-      const bumped = await pool.query<ChunkRow>(
-        `UPDATE ${t.chunks} SET generation = generation + 1 WHERE chunk_id = $1 AND generation = $2 RETURNING *`,
-        [chunk.chunk_id, chunk.generation],
-      );
-      result.push(...bumped.rows);
+      const requeued = await requeueChunk(pool, t, chunk.chunk_id, chunk.generation);
+      if (requeued) result.push(requeued);
     } else {
       result.push(chunk);
     }

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { recordAudit } from '../shared/catalog/audit.js';
-import { findActiveRun, insertRun, insertSteps, runSteps, setStepsStatus, type NewRun, type NewStep, type RunRow, type StepRow } from '../shared/catalog/runs.js';
+import { queueSteps } from '../shared/catalog/lifecycle.js';
+import { findActiveRun, insertRun, insertSteps, runSteps, type NewRun, type NewStep, type RunRow, type StepRow } from '../shared/catalog/runs.js';
 import type { Tables } from '../shared/catalog/tables.js';
 import { ADVISORY_KEY_SQL } from '../shared/db.js';
 
@@ -34,7 +35,7 @@ export async function createRun(
   const runId = await insertRun(client, t, run);
   await insertSteps(client, t, runId, steps);
   const first = (await runSteps(client, t, runId)).filter((step) => step.stage === 0);
-  const queued = await setStepsStatus(client, t, first.map((step) => step.step_id), 'queued', ['pending']);
+  const queued = await queueSteps(client, t, first.map((step) => step.step_id));
   await recordAudit(client, t, { actor: audit.actor, action: audit.action, environment: run.environment, runId, details: audit.details });
   return { kind: 'created', runId, queued, steps: steps.length, stages: new Set(steps.map((step) => step.stage)).size };
 }

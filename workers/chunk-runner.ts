@@ -1,7 +1,8 @@
 import type pg from 'pg';
-import { claimChunk, queueMoreChunks, readChunk, recordChunkBatch, setChunkStatus, setThrottleState, stepChunks, type ChunkRow } from '../shared/catalog/chunks.js';
+import { readChunk, stepChunks, type ChunkRow } from '../shared/catalog/chunks.js';
+import { claimChunk, passRunGate, queueMoreChunks, recordChunkBatch, requeueStep, setChunkStatus, setThrottleState, stepMayRun } from '../shared/catalog/lifecycle.js';
 import { backupTableName, findBackupTable } from '../shared/catalog/backups.js';
-import { passRunGate, readRun, readStep, stepMayRun, type RunRow, type StepRow } from '../shared/catalog/runs.js';
+import { readRun, readStep, type RunRow, type StepRow } from '../shared/catalog/runs.js';
 import type { Tables } from '../shared/catalog/tables.js';
 import type { Config } from '../shared/config.js';
 import type { ChunkJobData } from '../shared/jobs.js';
@@ -12,7 +13,7 @@ import type { BackfillSpec } from '../shared/definitions/schema.js';
 import { OperationError } from '../shared/errors.js';
 import { nextBatchSize, resolveTarget, runForwardBatch, SubBatchBounds, type SubBatchPlan } from './backfill.js';
 import { RestoreBounds, runRestoreBatch } from './restore.js';
-import { readStoredMigration } from './migration-source.js';
+import { readStoredMigration } from '../shared/catalog/definitions.js';
 import { advisorySessionUnlock, applyTimeouts, migrationTimeouts, resetSession, tryAdvisorySessionLock, type Timeouts } from './session.js';
 import type { HealthGovernor, RateLimiter } from './throttle.js';
 
@@ -279,10 +280,8 @@ async function afterChunk(deps: ChunkDeps, step: StepRow, maxParallel: number): 
   if (next.length > 0) await deps.enqueueChunks(next, step.migration_id);
   const chunks = await stepChunks(pool, t, step.step_id);
   if (chunks.every((chunk) => chunk.status === 'completed')) {
-    const { rows } = await pool.query<StepRow>(
-      `UPDATE ${t.steps} SET generation = generation + 1 WHERE step_id = $1 AND status = 'running' RETURNING *`,
-      [step.step_id],
-    );
-    await deps.enqueueSteps(rows);
+    // Sent back to its step job (a new generation: the job that dispatched the chunks has ended) to be closed.
+    const closing = await requeueStep(pool, t, step.step_id);
+    if (closing) await deps.enqueueSteps([closing]);
   }
 }

@@ -1,6 +1,5 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import { setChunkStatus } from '../shared/catalog/chunks.js';
-import { recordStepError } from '../shared/catalog/runs.js';
+import { recordStepError, setChunkStatus } from '../shared/catalog/lifecycle.js';
 import { enqueueChunks, enqueueSteps } from '../shared/enqueue.js';
 import { workerOptions } from '../shared/fleet.js';
 import { QUEUES, type ChunkJobData } from '../shared/jobs.js';

@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import { setMigrationStatus } from '../shared/catalog/executions.js';
-import { markStepFailed, readRun, readStep } from '../shared/catalog/runs.js';
+import { failStepRow, readMigrationStatus, setMigrationStatus } from '../shared/catalog/lifecycle.js';
+import { readRun, readStep } from '../shared/catalog/runs.js';
 import type { Tables } from '../shared/catalog/tables.js';
 import type { FleetQueues } from '../shared/events.js';
 
@@ -17,13 +17,9 @@ export async function failStep(
   const { pool, tables: t, queues } = deps;
   const step = await readStep(pool, t, data.stepId);
   const run = step && (await readRun(pool, t, step.run_id));
-  await markStepFailed(pool, t, data.stepId, error);
+  await failStepRow(pool, t, data.stepId, error);
   if (step && run && step.direction === 'up') {
-    const { rows } = await pool.query<{ status: string }>(
-      `SELECT status FROM ${t.migration_status} WHERE migration_id = $1 AND environment = $2`,
-      [step.migration_id, run.environment],
-    );
-    if (rows[0]?.status !== 'completed') {
+    if ((await readMigrationStatus(pool, t, step.migration_id, run.environment))?.status !== 'completed') {
       await setMigrationStatus(pool, t, { migrationId: step.migration_id, environment: run.environment, status: 'failed', runId: run.run_id });
     }
   }

@@ -2,7 +2,8 @@ import { isDeepStrictEqual } from 'node:util';
 import type pg from 'pg';
 import type { Tables } from '../shared/catalog/tables.js';
 import { ValidationFailedError } from '../shared/errors.js';
-import type { StoredMigration } from './migration-source.js';
+import type { StoredMigration } from '../shared/catalog/definitions.js';
+import { recordTestExecution } from '../shared/catalog/executions.js';
 
 /**
  * Runs a migration's tests inside the applying transaction, each in a savepoint so
@@ -34,12 +35,18 @@ export async function runMigrationTests(
     const withinLimits = test.max_execution_time === undefined || elapsedMs <= test.max_execution_time * 1000;
     const status = error !== null ? 'error' : matches && withinLimits ? 'passed' : 'failed';
     if (status !== 'passed') failures.push(`${test.name} (${error ?? (matches ? 'too slow' : `got ${JSON.stringify(actual)}`)})`);
-    await client.query(
-      `INSERT INTO ${t.test_executions} (test_id, execution_id, environment, test_status, execution_time_ms, actual_result,
-         error_message, result_matches_expected, performance_within_limits)
-       SELECT test_id, $3, $4, $5, $6, $7, $8, $9, $10 FROM ${t.migration_tests} WHERE migration_id = $1 AND test_name = $2`,
-      [migration.migrationId, test.name, context.executionId, context.environment, status, elapsedMs, JSON.stringify(actual), error, matches, withinLimits],
-    );
+    await recordTestExecution(client, t, {
+      migrationId: migration.migrationId,
+      testName: test.name,
+      executionId: context.executionId,
+      environment: context.environment,
+      status,
+      elapsedMs,
+      actual,
+      error,
+      matches,
+      withinLimits,
+    });
   }
   if (failures.length > 0) {
     throw new ValidationFailedError(`migration tests failed: ${failures.join('; ')}`, { migrationId: migration.migrationId });

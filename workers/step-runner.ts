@@ -5,11 +5,20 @@ import {
   completeExecution,
   failExecution,
   dispatchedExecution,
-  setMigrationStatus,
   skipExecution,
   startExecution,
 } from '../shared/catalog/executions.js';
-import { markStepCompleted, markStepRunning, readRun, readStep, setStatementsDone, setStepsStatus, stepMayRun, type RunRow, type StepRow } from '../shared/catalog/runs.js';
+import {
+  cancelSteps,
+  claimStep,
+  completeStep,
+  queueMoreChunks,
+  readMigrationStatus,
+  setMigrationStatus,
+  setStatementsDone,
+  stepMayRun,
+} from '../shared/catalog/lifecycle.js';
+import { readRun, readStep, type RunRow, type StepRow } from '../shared/catalog/runs.js';
 import type { Tables } from '../shared/catalog/tables.js';
 import type { Config } from '../shared/config.js';
 import type { StepJobData } from '../shared/jobs.js';
@@ -18,11 +27,11 @@ import type { Logger } from '../shared/logger.js';
 import type { SqlScript } from '../shared/definitions/loader.js';
 import type { SqlStatement } from '../shared/sql/statements.js';
 import { quoteIdent } from '../shared/sql/quote.js';
-import { insertChunks, queueMoreChunks, stepChunks, type ChunkRow, type NewChunk } from '../shared/catalog/chunks.js';
+import { insertChunks, stepChunks, type ChunkRow, type NewChunk } from '../shared/catalog/chunks.js';
 import { ensureBackupTable, explainBackfill, resolveTarget, splitKeySpace } from './backfill.js';
 import { splitBackup } from './restore.js';
 import { backupTableName, findBackupTable } from '../shared/catalog/backups.js';
-import { readStoredMigration, type StoredMigration } from './migration-source.js';
+import { readStoredMigration, type StoredMigration } from '../shared/catalog/definitions.js';
 import { runMigrationTests } from './migration-tests.js';
 import {
   advisorySessionUnlock,
@@ -67,12 +76,12 @@ export async function runStep(deps: RunnerDeps, data: StepJobData, attempt: numb
   // A paused run keeps its steps queued: the coordinator re-drives them after resume.
   if (run.status === 'paused') return 'skipped';
   if (!stepMayRun(run, step)) {
-    await setStepsStatus(pool, t, [step.step_id], 'cancelled', ['pending', 'queued', 'running']);
+    await cancelSteps(pool, t, [step.step_id], ['pending', 'queued', 'running']);
     return 'skipped';
   }
 
   await abandonRunningExecutions(pool, t, step.step_id);
-  if (!(await markStepRunning(pool, t, step.step_id, workerId))) return 'skipped';
+  if (!(await claimStep(pool, t, step.step_id, workerId))) return 'skipped';
   const migration = await readStoredMigration(pool, t, step.migration_id);
   if (step.direction === 'up' && migration.checksum !== step.checksum) {
     throw new OperationError(`migration ${step.migration_id} changed after the run was planned; start a new run`, {
@@ -150,11 +159,7 @@ async function execute(client: pg.PoolClient, ctx: ExecutionContext): Promise<St
 }
 
 async function currentStatus(client: pg.ClientBase, ctx: ExecutionContext): Promise<string | undefined> {
-  const { rows } = await client.query<{ status: string }>(
-    `SELECT status FROM ${ctx.deps.tables.migration_status} WHERE migration_id = $1 AND environment = $2`,
-    [ctx.migration.migrationId, ctx.run.environment],
-  );
-  return rows[0]?.status;
+  return (await readMigrationStatus(client, ctx.deps.tables, ctx.migration.migrationId, ctx.run.environment))?.status;
 }
 
 /** Whether the migration's effect is already where this step wants it (a redelivered or repeated job). */
@@ -178,20 +183,14 @@ async function finish(client: pg.ClientBase, ctx: ExecutionContext, result: { ro
     checksum: step.direction === 'up' ? migration.checksum : undefined,
     fileChecksums: step.direction === 'up' ? migration.fileChecksums : undefined,
     runId: run.run_id,
+    backupTable: result.backupTable,
   });
-  if (result.backupTable) {
-    await client.query(`UPDATE ${t.migration_status} SET backup_table = $3 WHERE migration_id = $1 AND environment = $2`, [
-      migration.migrationId,
-      run.environment,
-      result.backupTable,
-    ]);
-  }
   await completeExecution(client, t, ctx.executionId, {
     rowsAffected: result.rowsAffected,
     statementsDone: result.statementsDone,
     validationPassed: step.direction === 'up' ? true : null,
   });
-  await markStepCompleted(client, t, step.step_id);
+  await completeStep(client, t, step.step_id);
   await recordAudit(client, t, {
     actor: run.created_by,
     action: step.direction === 'up' ? 'migration.applied' : 'migration.rolled_back',
@@ -204,7 +203,7 @@ async function finish(client: pg.ClientBase, ctx: ExecutionContext, result: { ro
 
 async function markAlreadyDone(client: pg.ClientBase, ctx: ExecutionContext): Promise<StepOutcome> {
   await skipExecution(client, ctx.deps.tables, ctx.executionId);
-  await markStepCompleted(client, ctx.deps.tables, ctx.step.step_id);
+  await completeStep(client, ctx.deps.tables, ctx.step.step_id);
   return 'already-done';
 }
 
@@ -272,9 +271,9 @@ async function statementByStatementStep(client: pg.PoolClient, ctx: ExecutionCon
     if (alreadyDone(ctx, await currentStatus(client, ctx))) return await markAlreadyDone(client, ctx);
     await applyTimeouts(client, ctx.timeouts, false);
     if (step.direction === 'up') await expectAllTrue(client, migration.meta.prerequisite_checks, 'prerequisite check', migration.migrationId);
-    const { rows } = await client.query<{ statements_done: number }>(`SELECT statements_done FROM ${t.steps} WHERE step_id = $1`, [step.step_id]);
+    const done = (await readStep(client, t, step.step_id))!.statements_done;
     let rowsAffected = 0;
-    for (let index = rows[0]!.statements_done; index < script.statements.length; index++) {
+    for (let index = done; index < script.statements.length; index++) {
       const statement = script.statements[index]!;
       if (statement.transactional) {
         await inTx(client, async () => {

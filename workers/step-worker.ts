@@ -2,7 +2,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { ChunkRow } from '../shared/catalog/chunks.js';
-import { recordStepError } from '../shared/catalog/runs.js';
+import { recordStepError } from '../shared/catalog/lifecycle.js';
 import { enqueueChunks as enqueueChunkJobs } from '../shared/enqueue.js';
 import type { Tables } from '../shared/catalog/tables.js';
 import type { Config } from '../shared/config.js';

@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import { recordAudit } from '../../shared/catalog/audit.js';
-import { readRun, readStep, setRunStatus } from '../../shared/catalog/runs.js';
+import { reopenCancelledSteps, reopenStoppedChunks, retryFailedStep, setRunStatus } from '../../shared/catalog/lifecycle.js';
+import { hasDownSteps, readRun } from '../../shared/catalog/runs.js';
 import { inTransaction } from '../../shared/db.js';
 import { enqueueSteps } from '../../shared/enqueue.js';
 import { BadInputError, OperationError } from '../../shared/errors.js';
@@ -58,30 +59,18 @@ export async function dlqRetryCommand(ctx: CommandContext, id: string): Promise<
         if (run.status !== 'failed') {
           throw new OperationError(`run ${run.run_id} is ${run.status}; only a failed run can be re-driven (start a new one with up)`, { runId: run.run_id });
         }
-        const hasDownSteps = (await client.query(`SELECT 1 FROM ${db.tables.steps} WHERE run_id = $1 AND direction = 'down' LIMIT 1`, [run.run_id])).rows.length > 0;
-        if (letter.direction === 'up' && hasDownSteps) {
+        if (letter.direction === 'up' && (await hasDownSteps(client, db.tables, run.run_id))) {
           throw new OperationError(`run ${run.run_id} already started rolling back; only its failed down steps can be retried`, { runId: run.run_id });
         }
-        const { rows } = await client.query(
-          `UPDATE ${db.tables.steps} SET status = 'queued', generation = generation + 1, finished_at = NULL WHERE step_id = $1 AND status = 'failed' RETURNING step_id`,
-          [letter.stepId],
-        );
-        // A backfill goes on from its chunks' checkpoints: failed and stopped chunks get back in line.
-        await client.query(
-          `UPDATE ${db.tables.chunks} SET status = 'pending', generation = generation + 1 WHERE step_id = $1 AND status IN ('failed', 'cancelled', 'paused')`,
-          [letter.stepId],
-        );
-        if (rows.length === 0) throw new OperationError(`step ${letter.stepId} is not failed any more`, { runId: run.run_id });
-        await client.query(
-          `UPDATE ${db.tables.steps} SET status = 'pending' WHERE run_id = $1 AND direction = $2 AND status = 'cancelled'`,
-          [run.run_id, letter.direction],
-        );
+        const step = await retryFailedStep(client, db.tables, letter.stepId);
+        await reopenStoppedChunks(client, db.tables, letter.stepId);
+        await reopenCancelledSteps(client, db.tables, run.run_id, letter.direction);
         await setRunStatus(client, db.tables, run.run_id, letter.direction === 'down' && run.direction === 'up' ? 'rolling_back' : 'running');
         await recordAudit(client, db.tables, { actor: config.ACTOR, action: 'dlq.retry', environment: run.environment, runId: run.run_id, migrationId: letter.migrationId, details: { deadLetter: id } });
-        return readStep(client, db.tables, letter.stepId);
+        return step;
       }),
     );
-    await enqueueSteps(queues.steps, config, [queued!]);
+    await enqueueSteps(queues.steps, config, [queued]);
     await job.remove();
     ctx.out(`re-queued ${letter.migrationId} (${letter.direction}) of run ${letter.runId}`);
     return 0;

@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import { registeredChecksums } from '../../shared/catalog/definitions.js';
+import { readMigrationStatus } from '../../shared/catalog/lifecycle.js';
 import type { CatalogState } from '../../shared/catalog/state.js';
 import { readRun, runSteps, type RunRow } from '../../shared/catalog/runs.js';
 import type { DefinitionSet } from '../../shared/definitions/loader.js';
@@ -21,11 +23,7 @@ export async function downCommand(ctx: CommandContext, options: DownOptions): Pr
   return planAndStartRun(ctx, options, async (client, db, definitions, state) => {
     const plan = planDown(definitions, state, { environment: config.ENVIRONMENT, to: options.to });
     const steps = plan.stages.flat();
-    const { rows } = await client.query<{ migration_id: string; checksum: string }>(
-      `SELECT migration_id, checksum FROM ${db.tables.migrations} WHERE migration_id = ANY($1)`,
-      [steps.map((step) => step.migrationId)],
-    );
-    const checksums = new Map(rows.map((row) => [row.migration_id, row.checksum]));
+    const checksums = await registeredChecksums(client, db.tables, steps.map((step) => step.migrationId));
     return createRun(
       client,
       db.tables,
@@ -85,11 +83,7 @@ async function refuseUndoingDependencies(
     if (undoing.has(applied.migrationId) || (applied.status !== 'completed' && applied.status !== 'running')) continue;
     const needed = [...(plain.get(applied.migrationId) ?? []), ...(versionDeps.get(applied.migrationId) ?? [])].find((id) => undoing.has(id));
     if (needed === undefined) continue;
-    const { rows } = await client.query<{ run_id: string | null }>(
-      `SELECT run_id FROM ${db.tables.migration_status} WHERE migration_id = $1 AND environment = $2`,
-      [applied.migrationId, run.environment],
-    );
-    const later = rows[0]?.run_id;
+    const later = (await readMigrationStatus(client, db.tables, applied.migrationId, run.environment))?.run_id;
     throw new BadInputError(
       `run ${run.run_id} applied ${needed}, which ${applied.migrationId} depends on, and ${applied.migrationId} is still applied` +
         `${later ? ` (by run ${later}): roll back run ${later} first` : ''}, or go down with \`down --to\``,

@@ -1,6 +1,7 @@
 import { recordAudit } from '../../shared/catalog/audit.js';
-import { requeuePausedChunks, type ChunkRow } from '../../shared/catalog/chunks.js';
-import { readRun, resumedStatus, setRunStatus } from '../../shared/catalog/runs.js';
+import type { ChunkRow } from '../../shared/catalog/chunks.js';
+import { requeuePausedChunks, resumedStatus, setRunStatus } from '../../shared/catalog/lifecycle.js';
+import { readRun } from '../../shared/catalog/runs.js';
 import { inTransaction } from '../../shared/db.js';
 import { enqueueChunks } from '../../shared/enqueue.js';
 import { BadInputError } from '../../shared/errors.js';
@@ -41,7 +42,7 @@ async function setStatus(ctx: CommandContext, runId: string, action: 'pause' | '
       await recordAudit(client, db.tables, { actor: config.ACTOR, action: `run.${action === 'pause' ? 'paused' : 'resumed'}`, environment: run.environment, runId });
       const requeued = new Map<string, ChunkRow[]>();
       if (action === 'resume') {
-        for (const row of await requeuePausedChunks(client, db.tables, runId)) requeued.set(row.migration_id, [...(requeued.get(row.migration_id) ?? []), row]);
+        for (const row of await requeuePausedChunks(client, db.tables, { runId })) requeued.set(row.migration_id, [...(requeued.get(row.migration_id) ?? []), row]);
       }
       return requeued;
     }),

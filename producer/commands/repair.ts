@@ -1,5 +1,6 @@
 import { readCatalogState } from '../../shared/catalog/state.js';
 import { recordAudit } from '../../shared/catalog/audit.js';
+import { acceptChecksums } from '../../shared/catalog/lifecycle.js';
 import { inTransaction } from '../../shared/db.js';
 import { loadDefinitions } from '../../shared/definitions/loader.js';
 import { BadInputError } from '../../shared/errors.js';
@@ -23,11 +24,7 @@ export async function repairCommand(ctx: CommandContext, options: { migration?: 
       });
       for (const migration of drifted) {
         const previous = state.migrations.get(migration.id)!;
-        await client.query(
-          `UPDATE ${db.tables.migration_status} SET applied_checksum = $3, applied_file_checksums = $4, updated_at = now()
-            WHERE migration_id = $1 AND environment = $2`,
-          [migration.id, ctx.config.ENVIRONMENT, migration.checksum, JSON.stringify(migration.fileChecksums)],
-        );
+        await acceptChecksums(client, db.tables, migration.id, ctx.config.ENVIRONMENT, migration.checksum, migration.fileChecksums);
         await recordAudit(client, db.tables, {
           actor: ctx.config.ACTOR,
           action: 'repair',

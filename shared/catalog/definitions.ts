@@ -1,6 +1,7 @@
 import type { Queryable } from '../db.js';
 import type { DefinitionSet, MigrationDefinition, SqlScript } from '../definitions/loader.js';
-import { SEMVER } from '../definitions/schema.js';
+import { SEMVER, type MigrationMeta } from '../definitions/schema.js';
+import { OperationError } from '../errors.js';
 import type { Tables } from './tables.js';
 
 const scriptText = (script: SqlScript | undefined) =>
@@ -112,4 +113,41 @@ export async function registerDefinitions(db: Queryable, t: Tables, definitions:
       ],
     );
   }
+}
+
+/** A migration as a worker sees it: read from the catalog, so workers need no local files. */
+export interface StoredMigration {
+  migrationId: string;
+  meta: MigrationMeta & { name: string };
+  up: SqlScript;
+  down: SqlScript | null;
+  verify: SqlScript | null;
+  checksum: string;
+  fileChecksums: Record<string, string>;
+}
+
+export async function readStoredMigration(db: Queryable, t: Tables, migrationId: string): Promise<StoredMigration> {
+  const { rows } = await db.query<{
+    definition: StoredMigration['meta'];
+    scripts: { up: SqlScript; down: SqlScript | null; verify: SqlScript | null };
+    checksum: string;
+    file_checksums: Record<string, string>;
+  }>(`SELECT definition, scripts, checksum, file_checksums FROM ${t.migrations} WHERE migration_id = $1`, [migrationId]);
+  const row = rows[0];
+  if (!row) throw new OperationError(`migration ${migrationId} is not registered in the catalog`, { migrationId });
+  return {
+    migrationId,
+    meta: row.definition,
+    up: row.scripts.up,
+    down: row.scripts.down,
+    verify: row.scripts.verify,
+    checksum: row.checksum,
+    fileChecksums: row.file_checksums,
+  };
+}
+
+/** The checksums the catalog registered for these migrations (what a down run records it undoes). */
+export async function registeredChecksums(db: Queryable, t: Tables, migrationIds: string[]): Promise<Map<string, string>> {
+  const { rows } = await db.query<{ migration_id: string; checksum: string }>(`SELECT migration_id, checksum FROM ${t.migrations} WHERE migration_id = ANY($1)`, [migrationIds]);
+  return new Map(rows.map((row) => [row.migration_id, row.checksum]));
 }

@@ -75,35 +75,35 @@ export async function skipExecution(db: Queryable, t: Tables, executionId: strin
   );
 }
 
-export async function setMigrationStatus(
-  db: Queryable,
-  t: Tables,
-  status: {
-    migrationId: string;
-    environment: string;
-    status: 'completed' | 'failed' | 'rolled_back';
-    checksum?: string;
-    fileChecksums?: Record<string, string>;
-    runId: string | null;
-  },
-): Promise<void> {
-  await db.query(
-    `INSERT INTO ${t.migration_status} AS s (migration_id, environment, status, applied_checksum, applied_file_checksums, applied_at, rolled_back_at, run_id)
-     VALUES ($1, $2, $3, $4, $5, CASE WHEN $3 = 'completed' THEN now() END, CASE WHEN $3 = 'rolled_back' THEN now() END, $6)
-     ON CONFLICT (migration_id, environment) DO UPDATE SET status = EXCLUDED.status,
-       applied_checksum = COALESCE(EXCLUDED.applied_checksum, s.applied_checksum),
-       applied_file_checksums = COALESCE(EXCLUDED.applied_file_checksums, s.applied_file_checksums),
-       applied_at = COALESCE(EXCLUDED.applied_at, s.applied_at),
-       rolled_back_at = CASE WHEN EXCLUDED.status = 'rolled_back' THEN now() ELSE s.rolled_back_at END,
-       run_id = EXCLUDED.run_id, updated_at = now()`,
-    [status.migrationId, status.environment, status.status, status.checksum ?? null, status.fileChecksums ? JSON.stringify(status.fileChecksums) : null, status.runId],
-  );
-}
-
 /** A backfill attempt that handed its key ranges to chunk jobs: the work continues there. */
 export async function dispatchedExecution(db: Queryable, t: Tables, executionId: string): Promise<void> {
   await db.query(
     `UPDATE ${t.migration_executions} SET execution_status = 'dispatched', completed_at = clock_timestamp() WHERE execution_id = $1`,
     [executionId],
+  );
+}
+
+/** One migration test's result, in the transaction of the attempt that ran it. */
+export async function recordTestExecution(
+  db: Queryable,
+  t: Tables,
+  result: {
+    migrationId: string;
+    testName: string;
+    executionId: string;
+    environment: string;
+    status: 'passed' | 'failed' | 'error';
+    elapsedMs: number;
+    actual: unknown;
+    error: string | null;
+    matches: boolean;
+    withinLimits: boolean;
+  },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO ${t.test_executions} (test_id, execution_id, environment, test_status, execution_time_ms, actual_result,
+       error_message, result_matches_expected, performance_within_limits)
+     SELECT test_id, $3, $4, $5, $6, $7, $8, $9, $10 FROM ${t.migration_tests} WHERE migration_id = $1 AND test_name = $2`,
+    [result.migrationId, result.testName, result.executionId, result.environment, result.status, result.elapsedMs, JSON.stringify(result.actual), result.error, result.matches, result.withinLimits],
   );
 }

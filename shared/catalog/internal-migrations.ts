@@ -1,5 +1,7 @@
-import type pg from 'pg';
+import pg from 'pg';
 import { ADVISORY_KEY_SQL } from '../db.js';
+import { quoteIdent } from '../sql/quote.js';
+import { checkName, STATUS_COLUMNS } from './statuses.js';
 import type { Tables } from './tables.js';
 
 interface InternalMigration {
@@ -277,7 +279,25 @@ ALTER TABLE ${t.chunks}
   ADD COLUMN next_mark integer NOT NULL DEFAULT 0;
 `,
   },
+  {
+    version: 3,
+    name: 'status checks from the lifecycle constants',
+    // From here on the CHECK constraints are generated from shared/catalog/statuses.ts. The
+    // restore of a backfill now runs as chunks, so a step's own checkpoint is gone.
+    sql: (t) => `${statusChecks(t)}
+ALTER TABLE ${t.steps} DROP COLUMN checkpoint;
+`,
+  },
 ];
+
+/** Re-creates every status CHECK constraint from the lists in statuses.ts. */
+export function statusChecks(t: Tables): string {
+  return STATUS_COLUMNS.map(({ table, column, values }) => {
+    const name = quoteIdent(checkName(table, column));
+    const list = values.map((value) => pg.escapeLiteral(value)).join(', ');
+    return `ALTER TABLE ${t[table]} DROP CONSTRAINT IF EXISTS ${name}, ADD CONSTRAINT ${name} CHECK (${quoteIdent(column)} IN (${list}));`;
+  }).join('\n');
+}
 
 export const CATALOG_VERSION = INTERNAL_MIGRATIONS.at(-1)!.version;
 

@@ -1,4 +1,7 @@
-import type { ChunkRow } from './chunks.js';
+import type { Queryable } from '../db.js';
+import { listedChunkColumns, type ChunkRow } from './chunks.js';
+import { catalogExists } from './state.js';
+import type { Tables } from './tables.js';
 
 /** Totals of a backfill's chunks; the rate is over the time its chunks have been running. */
 export function backfillProgress(chunks: ChunkRow[]) {
@@ -18,4 +21,29 @@ export function backfillProgress(chunks: ChunkRow[]) {
     rowsPerSecond,
     etaSeconds: rowsPerSecond > 0 ? Math.round((keysTotal - keysDone) / rowsPerSecond) : null,
   };
+}
+
+export interface FleetCounts {
+  runs: Array<{ status: string; n: number }>;
+  steps: Array<{ status: string; n: number }>;
+  chunks: Array<{ status: string; n: number }>;
+  /** Attempts beyond the first, over all steps and chunks. */
+  retries: number;
+  /** Chunks of running or paused runs (without their marks), each with its migration. */
+  openChunks: Array<ChunkRow & { migration_id: string }>;
+}
+
+/** What /metrics reports from the catalog; null before the catalog exists. */
+export async function fleetCounts(db: Queryable, t: Tables): Promise<FleetCounts | null> {
+  if (!(await catalogExists(db, t))) return null;
+  const count = async (table: string) => (await db.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM ${table} GROUP BY status`)).rows;
+  const { rows: attempts } = await db.query<{ n: string }>(
+    `SELECT (SELECT COALESCE(sum(GREATEST(attempts - 1, 0)), 0) FROM ${t.steps}) + (SELECT COALESCE(sum(GREATEST(attempts - 1, 0)), 0) FROM ${t.chunks}) AS n`,
+  );
+  const { rows: openChunks } = await db.query<ChunkRow & { migration_id: string }>(
+    `SELECT ${listedChunkColumns('c')}, s.migration_id
+       FROM ${t.chunks} c JOIN ${t.steps} s USING (step_id) JOIN ${t.runs} r ON r.run_id = c.run_id
+      WHERE r.status IN ('running', 'paused', 'rolling_back')`,
+  );
+  return { runs: await count(t.runs), steps: await count(t.steps), chunks: await count(t.chunks), retries: Number(attempts[0]?.n ?? 0), openChunks };
 }

@@ -2,7 +2,7 @@ import { appendFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerDefinitions } from '../../shared/catalog/definitions.js';
-import { setMigrationStatus } from '../../shared/catalog/executions.js';
+import { setMigrationStatus } from '../../shared/catalog/lifecycle.js';
 import { migrateCatalog } from '../../shared/catalog/internal-migrations.js';
 import { catalogTables } from '../../shared/catalog/tables.js';
 import { createPool } from '../../shared/db.js';

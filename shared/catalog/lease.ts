@@ -1,5 +1,5 @@
-import type { Queryable } from '../shared/db.js';
-import type { Tables } from '../shared/catalog/tables.js';
+import type { Queryable } from '../db.js';
+import type { Tables } from './tables.js';
 
 const LEASE = 'coordinator';
 
