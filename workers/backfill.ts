@@ -1,23 +1,25 @@
 import type pg from 'pg';
 import type { NewChunk } from '../shared/catalog/chunks.js';
-import type { Tables } from '../shared/catalog/tables.js';
 import type { BackfillSpec } from '../shared/definitions/schema.js';
 import { OperationError } from '../shared/errors.js';
 import { expressionFragment } from '../shared/sql/fragments.js';
 import { parseQualifiedName, quoteIdent, quoteQualified } from '../shared/sql/quote.js';
-import type { Logger } from '../shared/logger.js';
-import { applyTimeouts, type Timeouts } from './session.js';
+// Key ranges as index ranges the planner estimates right (composite keys too): see key-range.ts.
+import { rangePredicate, type KeyColumn } from './key-range.js';
 
 /** The resolved shape of a backfill target: quoted names and key column types come from PostgreSQL itself. */
 export interface BackfillTarget {
   table: string;
-  keys: Array<{ name: string; type: string }>;
+  keys: KeyColumn[];
   /** Columns the declarative form changes (their old values are backed up). */
   columns: Array<{ name: string; type: string }>;
   /** The declarative form's `SET` list and `where`, each value checked to be one expression by the parser. */
   assignments: string;
   filter: string | null;
 }
+
+/** A column's collation when it is not the database default, as a quoted qualified name (regcollation's text form). */
+const COLLATION = `CASE WHEN a.attcollation NOT IN (0, 100) THEN a.attcollation::regcollation::text END`;
 
 export async function resolveTarget(client: pg.ClientBase, spec: BackfillSpec, migrationId: string): Promise<BackfillTarget> {
   const name = parseQualifiedName(spec.table, 'backfill.table');
@@ -48,12 +50,12 @@ export async function resolveTarget(client: pg.ClientBase, spec: BackfillSpec, m
   }
   const columnTypes = async (names: string[] | null, primaryKey: boolean) =>
     (
-      await client.query<{ name: string; type: string; notNull: boolean; generated: boolean }>(
+      await client.query<{ name: string; type: string; collation: string | null; notNull: boolean; generated: boolean }>(
         primaryKey
-          ? `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS "notNull", a.attgenerated <> '' AS generated
+          ? `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, ${COLLATION} AS collation, a.attnotnull AS "notNull", a.attgenerated <> '' AS generated
                FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
               WHERE i.indrelid = $1 AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)`
-          : `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS "notNull", a.attgenerated <> '' AS generated
+          : `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, ${COLLATION} AS collation, a.attnotnull AS "notNull", a.attgenerated <> '' AS generated
                FROM unnest($2::text[]) WITH ORDINALITY AS wanted(name, position)
                JOIN pg_attribute a ON a.attrelid = $1 AND a.attname = wanted.name AND NOT a.attisdropped AND a.attnum > 0
               ORDER BY wanted.position`,
@@ -113,7 +115,7 @@ export async function resolveTarget(client: pg.ClientBase, spec: BackfillSpec, m
     assignments.push(`${quoteIdent(column)} = ${await expressionFragment(expression, { migrationId, field: `backfill.set.${column}` })}`);
   }
   const filter = spec.where === undefined ? null : await expressionFragment(spec.where, { migrationId, field: 'backfill.where' });
-  return { table, keys: keys.map(({ name, type }) => ({ name, type })), columns, assignments: assignments.join(', '), filter };
+  return { table, keys: keys.map(({ name, type, collation }) => ({ name, type, collation })), columns, assignments: assignments.join(', '), filter };
 }
 
 /**
@@ -134,11 +136,6 @@ async function currentUser(client: pg.ClientBase): Promise<string> {
 }
 
 const keyList = (target: BackfillTarget) => target.keys.map((k) => quoteIdent(k.name)).join(', ');
-const keyParams = (target: BackfillTarget, offset: number) => target.keys.map((k, i) => `$${offset + i}::${k.type}`).join(', ');
-
-export function backupTableName(t: Tables, stepId: string): string {
-  return `${t.schema}.${quoteIdent(`backup_step_${stepId}`)}`;
-}
 
 /**
  * A table of old values, created once before the first sub-batch. It has no index: each key is
@@ -149,14 +146,6 @@ export function backupTableName(t: Tables, stepId: string): string {
 export async function ensureBackupTable(client: pg.ClientBase, target: BackfillTarget, backupTable: string): Promise<void> {
   const columns = [...target.keys, ...target.columns].map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ');
   await client.query(`CREATE TABLE IF NOT EXISTS ${backupTable} (${columns})`);
-}
-
-export interface BatchResult {
-  rowsChanged: number;
-  /** The batch's inclusive upper key: the next checkpoint (null: the end of the table). */
-  upper: string[] | null;
-  /** True when the batch reached the end of its range. */
-  done: boolean;
 }
 
 /**
@@ -171,7 +160,7 @@ export async function nextBoundary(
   cap: string[] | null = null,
 ): Promise<string[] | null> {
   const params: unknown[] = [size - 1];
-  const range = rangePredicate(target, lower, cap, params);
+  const range = rangePredicate(target, lower, cap, params, 'walk');
   const { rows } = await client.query(
     `SELECT ${keyColumnsAsText(target)} FROM ${target.table} WHERE ${range} ORDER BY ${keyList(target)} OFFSET $1 LIMIT 1`,
     params,
@@ -192,7 +181,7 @@ export async function splitKeySpace(client: pg.ClientBase, target: BackfillTarge
   let lower: string[] | null = null;
   for (;;) {
     const params: unknown[] = [chunkKeys, markKeys];
-    const range = rangePredicate(target, lower, null, params);
+    const range = rangePredicate(target, lower, null, params, 'walk');
     const { rows } = await client.query<Record<string, string>>(
       `SELECT * FROM (
          SELECT walked.*, count(*) OVER () AS total FROM (
@@ -270,18 +259,6 @@ export class SubBatchBounds {
   }
 }
 
-function rangePredicate(target: BackfillTarget, lower: string[] | null, upper: string[] | null, params: unknown[]): string {
-  const parts: string[] = [];
-  if (lower) {
-    parts.push(`(${keyList(target)}) > (${keyParams(target, params.length + 1)})`);
-    params.push(...lower);
-  }
-  if (upper) {
-    parts.push(`(${keyList(target)}) <= (${keyParams(target, params.length + 1)})`);
-    params.push(...upper);
-  }
-  return parts.length ? parts.join(' AND ') : 'true';
-}
 
 /**
  * One sub-batch: changes the rows in (lower, upper] that still match `where`, saving their
@@ -307,86 +284,6 @@ export async function runForwardBatch(
   if (backupTable) return updateWithBackup(client, target, backupTable, target.assignments, predicate, params);
   const result = await client.query(`UPDATE ${target.table} SET ${target.assignments} WHERE ${predicate}`, params);
   return result.rowCount ?? 0;
-}
-
-/** The backup's size in blocks and rows, read once when a restore starts. */
-export async function backupExtent(client: pg.ClientBase, backupTable: string): Promise<{ blocks: number; rowsPerBlock: number }> {
-  const { rows } = await client.query<{ blocks: string; rows: string }>(
-    `SELECT pg_relation_size($1::regclass) / current_setting('block_size')::int AS blocks, (SELECT count(*) FROM ${backupTable}) AS rows`,
-    [backupTable],
-  );
-  const blocks = Number(rows[0]!.blocks);
-  return { blocks, rowsPerBlock: Math.max(1, Math.ceil(Number(rows[0]!.rows) / Math.max(1, blocks))) };
-}
-
-/**
- * One sub-batch of a rollback: puts back the saved old values stored in the backup's blocks
- * [lower, lower + size/rowsPerBlock). The checkpoint is the next block to read.
- */
-export async function runRestoreBatch(
-  client: pg.ClientBase,
-  target: BackfillTarget,
-  backupTable: string,
-  extent: { blocks: number; rowsPerBlock: number },
-  lower: string[] | null,
-  size: number,
-): Promise<BatchResult> {
-  const from = Number(lower?.[0] ?? 0);
-  const to = Math.min(extent.blocks, from + Math.max(1, Math.ceil(size / extent.rowsPerBlock)));
-  const assignments = target.columns.map((c) => `${quoteIdent(c.name)} = b.${quoteIdent(c.name)}`).join(', ');
-  const join = target.keys.map((k) => `t.${quoteIdent(k.name)} = b.${quoteIdent(k.name)}`).join(' AND ');
-  const result = await client.query(
-    `UPDATE ${target.table} AS t SET ${assignments}
-       FROM (SELECT * FROM ${backupTable} WHERE ctid >= format('(%s,0)', $1::bigint)::tid AND ctid < format('(%s,0)', $2::bigint)::tid) AS b
-      WHERE ${join}`,
-    [from, to],
-  );
-  return { rowsChanged: result.rowCount ?? 0, upper: [String(to)], done: to >= extent.blocks };
-}
-
-export interface LoopHooks {
-  /** Called inside each sub-batch's transaction to record the checkpoint with the change. */
-  checkpoint(client: pg.ClientBase, upper: string[] | null, rowsChanged: number): Promise<void>;
-  shouldStop(): boolean;
-}
-
-/**
- * Runs sub-batches from `start` to the end, each in its own short transaction, sizing
- * them so each takes about batch_target_ms.
- */
-export async function runBatchLoop(
-  client: pg.ClientBase,
-  spec: BackfillSpec,
-  timeouts: Timeouts,
-  start: string[] | null,
-  batch: (lower: string[] | null, size: number) => Promise<BatchResult>,
-  hooks: LoopHooks,
-  logger: Logger,
-): Promise<number> {
-  let lower = start;
-  let size = spec.initial_batch_size;
-  let total = 0;
-  for (;;) {
-    if (hooks.shouldStop()) throw new OperationError('stopped before the backfill finished');
-    const started = performance.now();
-    await client.query('BEGIN');
-    let result: BatchResult;
-    try {
-      await applyTimeouts(client, timeouts, true);
-      result = await batch(lower, size);
-      await hooks.checkpoint(client, result.upper, result.rowsChanged);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
-    total += result.rowsChanged;
-    const elapsed = performance.now() - started;
-    logger.debug({ size, elapsedMs: Math.round(elapsed), rowsChanged: result.rowsChanged }, 'sub-batch');
-    if (result.done) return total;
-    lower = result.upper;
-    size = nextBatchSize(size, elapsed, spec);
-  }
 }
 
 /** Fraction of batch_target_ms the adaptive size aims at: batch times vary, and the slow ones must stay under it. */
