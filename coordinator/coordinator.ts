@@ -1,6 +1,7 @@
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
+import { OperationError } from '../shared/errors.js';
 import { activeRuns } from '../shared/catalog/runs.js';
 import type { Tables } from '../shared/catalog/tables.js';
 import type { Config } from '../shared/config.js';
@@ -86,7 +87,7 @@ export class Coordinator {
     const worker = new Worker<StepEvent>(
       QUEUES.coordinator,
       async (job: Job<StepEvent>) => {
-        if (!this.leading) throw new Error('not the active coordinator');
+        if (!this.leading) throw new OperationError('not the active coordinator');
         await this.advance(job.data.runId);
       },
       workerOptions(config, eventConnection, 1),

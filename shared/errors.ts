@@ -65,6 +65,11 @@ export class OperationError extends MigratorError {
   readonly exitCode = EXIT_FAILED;
 }
 
+/** The worker is shutting down: the job is given back, and resumes from its checkpoint elsewhere. */
+export class ShutdownError extends OperationError {
+  override readonly name = 'ShutdownError';
+}
+
 export class ValidationFailedError extends OperationError {
   override readonly name = 'ValidationFailedError';
 }

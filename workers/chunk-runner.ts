@@ -10,7 +10,7 @@ import { backoffDelay } from '../shared/fleet.js';
 import type { Logger } from '../shared/logger.js';
 import { isRetryable } from '../shared/sqlstate.js';
 import type { BackfillSpec } from '../shared/definitions/schema.js';
-import { OperationError } from '../shared/errors.js';
+import { OperationError, ShutdownError } from '../shared/errors.js';
 import { nextBatchSize, resolveTarget, runForwardBatch, SubBatchBounds, type SubBatchPlan } from './backfill.js';
 import { RestoreBounds, runRestoreBatch } from './restore.js';
 import { readStoredMigration } from '../shared/catalog/definitions.js';
@@ -189,7 +189,7 @@ async function batchLoop(client: pg.PoolClient, deps: ChunkDeps, ctx: LoopContex
     });
 
   for (;;) {
-    if (deps.stopping()) throw new Error('worker shutting down: the chunk resumes from its checkpoint elsewhere');
+    if (deps.stopping()) throw new ShutdownError('worker shutting down: the chunk resumes from its checkpoint elsewhere', { runId: chunk.run_id });
     const unhealthy = await waitUntilHealthy(client, deps, ctx, progress);
     if (unhealthy) return unhealthy;
     const wait = await deps.limiter.reserve(ctx.step.step_id, size, spec.max_rows_per_second);
@@ -269,7 +269,7 @@ async function waitUntilHealthy(
       await setChunkStatus(client, deps.tables, ctx.chunk.chunk_id, stopped);
       return stopped;
     }
-    if (deps.stopping()) throw new Error('worker shutting down while the backfill was paused');
+    if (deps.stopping()) throw new ShutdownError('worker shutting down while the backfill was paused', { runId: ctx.chunk.run_id });
   }
 }
 

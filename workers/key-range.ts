@@ -1,3 +1,4 @@
+import { OperationError } from '../shared/errors.js';
 import { quoteIdent } from '../shared/sql/quote.js';
 
 /** A key column: its name and its type as PostgreSQL formats it (`format_type`). */
@@ -48,7 +49,7 @@ export function rangePredicate(
 ): string {
   const columns = target.keys.map((key) => quoteIdent(key.name));
   const bind = (values: readonly string[]) => {
-    if (values.length !== columns.length) throw new Error(`a key bound has ${values.length} values for ${columns.length} key columns`);
+    if (values.length !== columns.length) throw new OperationError(`a key bound has ${values.length} values for ${columns.length} key columns`);
     const first = params.length + 1;
     params.push(...values);
     return target.keys.map((key, i) => `$${first + i}::${key.type}`);

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { ADVISORY_KEY_SQL } from '../db.js';
+import { OperationError } from '../errors.js';
 import { quoteIdent } from '../sql/quote.js';
 import { checkName, STATUS_COLUMNS } from './statuses.js';
 import type { Tables } from './tables.js';
@@ -317,7 +318,7 @@ export async function migrateCatalog(pool: pg.Pool, t: Tables): Promise<{ applie
     const { rows } = await client.query<{ max: number | null }>(`SELECT max(version) AS max FROM ${t.internal_migrations}`);
     const current = rows[0]?.max ?? 0;
     if (current > CATALOG_VERSION) {
-      throw new Error(`catalog ${t.schemaName} is at version ${current}, newer than this build knows (${CATALOG_VERSION}); upgrade the fleet`);
+      throw new OperationError(`catalog ${t.schemaName} is at version ${current}, newer than this build knows (${CATALOG_VERSION}); upgrade the fleet`);
     }
     const applied: number[] = [];
     for (const migration of INTERNAL_MIGRATIONS.filter((m) => m.version > current)) {
