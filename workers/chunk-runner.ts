@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import { readChunk, stepChunks, type ChunkRow } from '../shared/catalog/chunks.js';
-import { claimChunk, passRunGate, queueMoreChunks, recordChunkBatch, requeueStep, setChunkStatus, setThrottleState, stepMayRun } from '../shared/catalog/lifecycle.js';
+import { readChunk, type ChunkRow } from '../shared/catalog/chunks.js';
+import { claimChunk, passRunGate, recordChunkBatch, setChunkStatus, setThrottleState, stepMayRun } from '../shared/catalog/lifecycle.js';
 import { backupTableName, findBackupTable } from '../shared/catalog/backups.js';
 import { readRun, readStep, type RunRow, type StepRow } from '../shared/catalog/runs.js';
 import type { Tables } from '../shared/catalog/tables.js';
@@ -12,6 +12,7 @@ import { isRetryable } from '../shared/sqlstate.js';
 import type { BackfillSpec } from '../shared/definitions/schema.js';
 import { OperationError, ShutdownError } from '../shared/errors.js';
 import { nextBatchSize, resolveTarget, runForwardBatch, SubBatchBounds, type SubBatchPlan } from './backfill.js';
+import { handOutChunks } from './backfill-step.js';
 import { RestoreBounds, runRestoreBatch } from './restore.js';
 import { readStoredMigration } from '../shared/catalog/definitions.js';
 import { advisorySessionUnlock, applyTimeouts, migrationTimeouts, resetSession, tryAdvisorySessionLock, type Timeouts } from './session.js';
@@ -153,7 +154,7 @@ async function runClaimedChunk(
     };
   }
   const outcome = await batchLoop(client, deps, { chunk: current, run, step, spec, source, timeouts, logger, report });
-  if (outcome === 'completed') await afterChunk(deps, step, spec.max_parallel_chunks);
+  if (outcome === 'completed') await handOutChunks(deps, step, spec.max_parallel_chunks);
   return outcome;
 }
 
@@ -270,18 +271,5 @@ async function waitUntilHealthy(
       return stopped;
     }
     if (deps.stopping()) throw new ShutdownError('worker shutting down while the backfill was paused', { runId: ctx.chunk.run_id });
-  }
-}
-
-/** Hands the next chunks out, or, when every chunk is done, sends the step back to be closed. */
-async function afterChunk(deps: ChunkDeps, step: StepRow, maxParallel: number): Promise<void> {
-  const { pool, tables: t } = deps;
-  const next = await queueMoreChunks(pool, t, step.step_id, maxParallel);
-  if (next.length > 0) await deps.enqueueChunks(next, step.migration_id);
-  const chunks = await stepChunks(pool, t, step.step_id);
-  if (chunks.every((chunk) => chunk.status === 'completed')) {
-    // Sent back to its step job (a new generation: the job that dispatched the chunks has ended) to be closed.
-    const closing = await requeueStep(pool, t, step.step_id);
-    if (closing) await deps.enqueueSteps([closing]);
   }
 }
