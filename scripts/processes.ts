@@ -40,35 +40,74 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A private Redis for tests that flush or restart it. */
-export async function startRedis(): Promise<{ url: string; port: number; stop: () => Promise<void> }> {
-  const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], {
-    stdio: 'ignore',
-  });
-  const url = `redis://127.0.0.1:${port}`;
-  const { Redis } = await import('ioredis');
-  for (let i = 0; i < 100; i++) {
-    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      await probe.ping();
-      probe.disconnect();
-      break;
-    } catch {
-      probe.disconnect();
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+/**
+ * A private redis-server on a free port (no persistence), for tests that flush, restart or
+ * lock it: it can be SIGKILLed and started again on the same port. `password` makes it refuse
+ * clients without it (requirepass).
+ */
+export class PrivateRedis {
+  private child: ChildProcess | undefined;
+
+  private constructor(
+    readonly port: number,
+    private readonly password: string | undefined,
+  ) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
   }
-  return {
-    url,
-    port,
-    stop: async () => {
-      child.kill('SIGKILL');
-      await new Promise((resolve) => child.once('exit', resolve));
-    },
-  };
+
+  static async start(options: { password?: string } = {}): Promise<PrivateRedis> {
+    const redis = new PrivateRedis(await freePort(), options.password);
+    await redis.spawn();
+    return redis;
+  }
+
+  private async spawn(): Promise<void> {
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'];
+    if (this.password !== undefined) args.push('--requirepass', this.password);
+    const child = spawn('redis-server', args, { stdio: 'ignore' });
+    this.child = child;
+    const { Redis } = await import('ioredis');
+    await waitFor(
+      `redis-server on port ${this.port}`,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`redis-server on port ${this.port} exited with ${child.exitCode}`);
+        const probe = new Redis({ host: '127.0.0.1', port: this.port, password: this.password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        probe.on('error', () => undefined);
+        try {
+          await probe.connect();
+          return (await probe.ping()) === 'PONG';
+        } catch {
+          return false;
+        } finally {
+          probe.disconnect();
+        }
+      },
+      10_000,
+      50,
+    );
+  }
+
+  /** SIGKILL: every key is lost, every client sees its connection drop. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  async restart(downMs = 0): Promise<void> {
+    await this.kill();
+    if (downMs > 0) await sleep(downMs);
+    await this.spawn();
+  }
+
+  async stop(): Promise<void> {
+    await this.kill();
+  }
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -2,16 +2,15 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import type { TestDatabase } from '../helpers/database.js';
-import { RestartableRedis } from '../helpers/fixtures.js';
 import type { Fleet } from '../helpers/fleet.js';
-import { sleep, waitFor } from '../helpers/processes.js';
+import { PrivateRedis, sleep, waitFor } from '../helpers/processes.js';
 import { BASE, PHONES, startSeedFleet } from '../helpers/seed-fixture.js';
 
 const ROWS = 100_000;
 
 describe('operating a running backfill: pause, resume, cancel, Redis flushed', () => {
   let db: TestDatabase;
-  let redis: RestartableRedis;
+  let redis: PrivateRedis;
   let fleet: Fleet;
   let env: Record<string, string>;
   let stop: () => Promise<void>;
@@ -32,7 +31,7 @@ describe('operating a running backfill: pause, resume, cancel, Redis flushed', (
   };
 
   beforeAll(async () => {
-    redis = await RestartableRedis.start();
+    redis = await PrivateRedis.start();
     ({ db, fleet, env, stop } = await startSeedFleet({
       label: 'backfill_control',
       ids: [BASE, PHONES],

@@ -11,9 +11,8 @@ import { createPool } from '../../shared/db.js';
 import { queueOptions } from '../../shared/fleet.js';
 import { QUEUES } from '../../shared/jobs.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { RestartableRedis } from '../helpers/fixtures.js';
 import { uniquePrefix } from '../helpers/fleet.js';
-import { waitFor } from '../helpers/processes.js';
+import { PrivateRedis, waitFor } from '../helpers/processes.js';
 
 const USER = 'operator';
 const PASSWORD = 'correct horse battery';
@@ -21,7 +20,7 @@ const TOKEN = 'a-bearer-token-of-some-length';
 
 describe('board: Bull Board behind authentication, health and metrics', () => {
   let db: TestDatabase;
-  let redisServer: RestartableRedis;
+  let redisServer: PrivateRedis;
   let redis: Redis;
   let server: Server;
   let base: string;
@@ -30,7 +29,7 @@ describe('board: Bull Board behind authentication, health and metrics', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('board');
-    redisServer = await RestartableRedis.start();
+    redisServer = await PrivateRedis.start();
     const config = loadConfig({
       DATABASE_URL: db.url,
       REDIS_URL: redisServer.url,

@@ -7,7 +7,6 @@ import {
   forwardExecutions,
   isReady,
   removeDir,
-  RestartableRedis,
   loggingMigration,
   startRun,
   waitForRunEnd,
@@ -15,7 +14,7 @@ import {
   type FixtureMigration,
 } from '../helpers/fixtures.js';
 import { Fleet, uniquePrefix } from '../helpers/fleet.js';
-import { startRedis, waitFor } from '../helpers/processes.js';
+import { PrivateRedis, waitFor } from '../helpers/processes.js';
 
 const id = (n: number) => `2025.03.01_1000${String(n).padStart(2, '0')}_m${String(n).padStart(2, '0')}`;
 /**
@@ -87,11 +86,11 @@ async function expectAppliedOnce({ db, fleet }: Setup, runId: string): Promise<v
 }
 
 describe('the fleet Redis flushed mid-run', () => {
-  let redis: Awaited<ReturnType<typeof startRedis>>;
+  let redis: PrivateRedis;
   let setup: Setup;
 
   beforeAll(async () => {
-    redis = await startRedis();
+    redis = await PrivateRedis.start();
     setup = await setUp('flush', redis.url);
   });
 
@@ -121,11 +120,11 @@ describe('the fleet Redis flushed mid-run', () => {
 });
 
 describe('the fleet Redis killed and restarted mid-run', () => {
-  let redis: RestartableRedis;
+  let redis: PrivateRedis;
   let setup: Setup;
 
   beforeAll(async () => {
-    redis = await RestartableRedis.start();
+    redis = await PrivateRedis.start();
     setup = await setUp('restart', redis.url);
   });
 

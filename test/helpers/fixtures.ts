@@ -1,11 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import { runCli } from './cli.js';
 import type { TestDatabase } from './database.js';
-import { freePort, sleep, waitFor, type Proc } from './processes.js';
+import { waitFor, type Proc } from './processes.js';
 
 /** One migration folder of a fixture: `id` is the folder name `YYYY.MM.DD_HHMMSS_slug`. */
 export interface FixtureMigration {
@@ -160,70 +158,6 @@ export function pidOf(holder: string): number {
 
 export function isAlive(proc: Proc): boolean {
   return proc.child.exitCode === null && proc.child.signalCode === null;
-}
-
-/** A redis-server on a fixed port that can be SIGKILLed and started again on the same port (no persistence). */
-export class RestartableRedis {
-  private child: ChildProcess | undefined;
-
-  private constructor(readonly port: number) {}
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  static async start(): Promise<RestartableRedis> {
-    const redis = new RestartableRedis(await freePort());
-    await redis.spawn();
-    return redis;
-  }
-
-  private async spawn(): Promise<void> {
-    const child = spawn(
-      'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'],
-      { stdio: 'ignore' },
-    );
-    this.child = child;
-    await waitFor(
-      `redis-server on port ${this.port}`,
-      async () => {
-        if (child.exitCode !== null) throw new Error(`redis-server on port ${this.port} exited with ${child.exitCode}`);
-        const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-        probe.on('error', () => undefined);
-        try {
-          await probe.connect();
-          return (await probe.ping()) === 'PONG';
-        } catch {
-          return false;
-        } finally {
-          probe.disconnect();
-        }
-      },
-      10_000,
-      50,
-    );
-  }
-
-  /** SIGKILL: every key is lost, every client sees its connection drop. */
-  async kill(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
-  }
-
-  async restart(downMs = 0): Promise<void> {
-    await this.kill();
-    if (downMs > 0) await sleep(downMs);
-    await this.spawn();
-  }
-
-  async stop(): Promise<void> {
-    await this.kill();
-  }
 }
 
 /** Whether the process logged `message` (e.g. 'worker started'): it is connected and consuming. */

@@ -1,1 +1,1 @@
-export { ROOT, freePort, sleep, startProcess, startRedis, waitFor, type Proc } from '../../scripts/processes.js';
+export { ROOT, freePort, sleep, startProcess, PrivateRedis, waitFor, type Proc } from '../../scripts/processes.js';

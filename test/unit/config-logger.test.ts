@@ -5,7 +5,6 @@
  * no argument of a Redis command attached to an error (a real ioredis client against a
  * private redis-server with requirepass, and a real worker process) ever written.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,7 +15,7 @@ import { ConfigError } from '../../shared/errors.js';
 import { createLogger, redactUrl } from '../../shared/logger.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { Fleet, uniquePrefix } from '../helpers/fleet.js';
-import { freePort, sleep, waitFor } from '../helpers/processes.js';
+import { PrivateRedis, sleep, waitFor } from '../helpers/processes.js';
 
 function configError(env: Record<string, string>): ConfigError {
   let error: unknown;
@@ -300,57 +299,18 @@ describe('createLogger', () => {
   });
 });
 
-/** A private redis-server on a free port that only lets in clients with `password`. */
-async function startRedisWithPassword(password: string): Promise<{ port: number; stop: () => Promise<void> }> {
-  const port = await freePort();
-  const child: ChildProcess = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', password],
-    { stdio: 'ignore' },
-  );
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-  };
-  try {
-    await waitFor(
-      `redis-server with requirepass on port ${port}`,
-      async () => {
-        if (child.exitCode !== null) throw new Error(`redis-server on port ${port} exited with ${child.exitCode}`);
-        const probe = new Redis({ host: '127.0.0.1', port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-        probe.on('error', () => undefined);
-        try {
-          await probe.connect();
-          return (await probe.ping()) === 'PONG';
-        } catch {
-          return false;
-        } finally {
-          probe.disconnect();
-        }
-      },
-      10_000,
-      50,
-    );
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return { port, stop };
-}
-
 describe('createLogger and the arguments of Redis commands', () => {
   // Random per run, so a match can only come from this run's clients.
   const rightPassword = `right-${randomBytes(6).toString('hex')}`;
   const wrongPassword = `wrongpass-${randomBytes(6).toString('hex')}`;
   const secretArg = `secret-arg-${randomBytes(6).toString('hex')}`;
-  let redis: { port: number; stop: () => Promise<void> } | undefined;
+  let redis: PrivateRedis | undefined;
   let authError: Error;
   let pipelineError: Error;
   let unknownCommandError: Error;
 
   beforeAll(async () => {
-    redis = await startRedisWithPassword(rightPassword);
+    redis = await PrivateRedis.start({ password: rightPassword });
     const port = redis.port;
 
     // A wrong password: ioredis authenticates with HELLO 3 AUTH default <password> and emits the ReplyError.
