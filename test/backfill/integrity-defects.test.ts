@@ -7,7 +7,7 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFleetFixture, writeMigration, type FleetFixture, type MigrationSpec } from '../helpers/fixtures2.js';
+import { startFleetFixture, writeMigration, type FleetFixture, type MigrationSpec } from '../helpers/fixtures.js';
 
 const BASE: MigrationSpec = {
   id: '2025.04.01_000000_base',

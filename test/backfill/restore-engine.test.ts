@@ -4,7 +4,7 @@
  * sub-batch, and exact.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonLines, startFleetFixture, waitForRunStatus, type FleetFixture, type MigrationSpec } from '../helpers/fixtures2.js';
+import { jsonLines, startFleetFixture, waitForRunStatus, type FleetFixture, type MigrationSpec } from '../helpers/fixtures.js';
 import { sleep, waitFor } from '../helpers/processes.js';
 
 const ROWS = 200_000;
@@ -44,7 +44,7 @@ describe('the restore of a rolled-back backfill', () => {
     fixture = await startFleetFixture('restore', MIGRATIONS.slice(0, 1));
     expect((await fixture.cli(['up', '--wait'])).code).toBe(0);
     original = await checksum(fixture);
-    const { writeMigration } = await import('../helpers/fixtures2.js');
+    const { writeMigration } = await import('../helpers/fixtures.js');
     await writeMigration(fixture.dir, MIGRATIONS[1]!);
     const up = await fixture.cli(['up', '--wait', '--json']);
     expect(up.code, up.stdout + up.stderr + fixture.fleet.logs()).toBe(0);

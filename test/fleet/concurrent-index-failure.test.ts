@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonLines, startFleetFixture, type FleetFixture } from '../helpers/fixtures2.js';
+import { jsonLines, startFleetFixture, type FleetFixture } from '../helpers/fixtures.js';
 
 const BASE = '2025.05.01_000000_cic_base';
 const INDEX = '2025.05.01_000100_cic_unique_v';

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonLines, startFleetFixture, type FleetFixture } from '../helpers/fixtures2.js';
+import { jsonLines, startFleetFixture, type FleetFixture } from '../helpers/fixtures.js';
 import { sleep } from '../helpers/processes.js';
 
 const BASE = '2025.03.01_000000_lock_base';

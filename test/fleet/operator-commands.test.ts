@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonLines, migrationStatuses, schemaDump, startFleetFixture, waitForRunStatus, type FleetFixture } from '../helpers/fixtures2.js';
+import { jsonLines, migrationStatuses, schemaDump, startFleetFixture, waitForRunStatus, type FleetFixture } from '../helpers/fixtures.js';
 import { sleep, waitFor } from '../helpers/processes.js';
 
 const M1 = '2025.08.01_000000_ops_schema';

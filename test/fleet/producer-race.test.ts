@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonLines, startFleet, startFleetFixture, waitForRunStatus, type FleetFixture } from '../helpers/fixtures2.js';
+import { jsonLines, startFleet, startFleetFixture, waitForRunStatus, type FleetFixture } from '../helpers/fixtures.js';
 import { startProcess, type Proc } from '../helpers/processes.js';
 
 const MIGRATIONS = [

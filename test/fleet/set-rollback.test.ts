@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonLines, migrationStatuses, schemaDump, startFleetFixture, type FleetFixture } from '../helpers/fixtures2.js';
+import { jsonLines, migrationStatuses, schemaDump, startFleetFixture, type FleetFixture } from '../helpers/fixtures.js';
 
 const BASE = '2025.04.01_000000_set_base';
 const ORDERS = '2025.04.01_010000_orders_discount';

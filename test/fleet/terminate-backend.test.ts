@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonLines, startFleetFixture, type FleetFixture } from '../helpers/fixtures2.js';
+import { jsonLines, startFleetFixture, type FleetFixture } from '../helpers/fixtures.js';
 import { waitFor } from '../helpers/processes.js';
 
 const BASE = '2025.06.01_000000_term_base';
