@@ -147,7 +147,7 @@ function conflicts(a: MigrationDefinition, b: MigrationDefinition): boolean {
  * steps that may run in parallel once every earlier stage completed.
  */
 export function planUp(definitions: DefinitionSet, state: CatalogState, options: PlanOptions): Plan {
-  const warnings = checkDrift(definitions, state);
+  const warnings = [...definitions.warnings, ...checkDrift(definitions, state)];
   const byId = new Map(definitions.migrations.map((migration) => [migration.id, migration]));
   const { plain, versionDeps, setOf } = dependencyGraph(definitions);
   const allIds = definitions.migrations.map((migration) => migration.id);

@@ -13,8 +13,12 @@ export async function validateCommand(ctx: CommandContext, options: { json?: boo
     sets: definitions.sets.length,
     versions: definitions.versions.length,
     stages: plan.stages.length,
+    warnings: definitions.warnings,
   };
   if (options.json) ctx.out(JSON.stringify(summary));
-  else ctx.out(`ok: ${summary.migrations} migrations, ${summary.sets} coordinated sets, ${summary.versions} versions, ${summary.stages} stages`);
+  else {
+    ctx.out(`ok: ${summary.migrations} migrations, ${summary.sets} coordinated sets, ${summary.versions} versions, ${summary.stages} stages`);
+    for (const warning of definitions.warnings) ctx.out(`warning: ${warning}`);
+  }
   return 0;
 }

@@ -1,14 +1,17 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { DefinitionError } from '../errors.js';
 import { parseStatements, type SqlStatement } from '../sql/statements.js';
+import { isInside, readDefinitionText, resolveLink } from './read-text.js';
 import { checkFragments } from './fragment-checks.js';
 import {
   coordinatedSetSchema,
+  INERT_MIGRATION_FIELDS,
+  INERT_SET_FIELDS,
   isMigrationId,
   MIGRATION_ID,
   migrationMetaSchema,
@@ -43,6 +46,8 @@ export interface MigrationDefinition {
   checksum: string;
   /** Per-file sha256, so drift can name the file that changed. */
   fileChecksums: Record<string, string>;
+  /** Fields migration.yaml sets that are accepted but have no effect yet (a warning each). */
+  inertFields: string[];
 }
 
 export interface DefinitionSet {
@@ -50,13 +55,21 @@ export interface DefinitionSet {
   migrations: MigrationDefinition[];
   sets: CoordinatedSet[];
   versions: VersionDefinition[];
+  /** Things that do not stop a run but an operator should know (fields that have no effect yet). */
+  warnings: string[];
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
+/** What a YAML definition file holds: the validated value, and the top-level fields it set itself (not defaults). */
+interface YamlDefinition<T> {
+  value: T;
+  explicit: string[];
+}
+
 /** Parses YAML and validates it with zod, turning both kinds of failure into a DefinitionError naming file and field. */
-async function readYaml<T extends z.ZodType>(absolute: string, file: string, schema: T, context: { migrationId?: string } = {}): Promise<z.infer<T>> {
-  const text = await readFile(absolute, 'utf8');
+async function readYaml<T extends z.ZodType>(absolute: string, file: string, schema: T, context: { migrationId?: string } = {}): Promise<YamlDefinition<z.infer<T>>> {
+  const text = await readDefinitionText(absolute, file, context);
   const lineCounter = new LineCounter();
   const document = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
   const yamlError = document.errors[0];
@@ -69,19 +82,28 @@ async function readYaml<T extends z.ZodType>(absolute: string, file: string, sch
       column: position?.col,
     });
   }
-  const parsed = schema.safeParse(document.toJS() ?? {});
+  let raw: unknown;
+  try {
+    // Aliases are resolved here: an alias bomb or an alias of a missing anchor fails in toJS.
+    raw = document.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (error) {
+    throw new DefinitionError(`malformed YAML: ${(error as Error).message.split('\n')[0]}`, { ...context, file });
+  }
+  const parsed = schema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const keys = issue.code === 'unrecognized_keys' ? (issue as { keys: string[] }).keys : [];
     const field = [...issue.path.map(String), ...keys.slice(0, 1)].join('.') || '(document)';
-    const message = issue.code === 'unrecognized_keys' ? `unknown field "${keys.join('", "')}"` : `${field}: ${issue.message}`;
+    const missing = issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined;
+    const message = issue.code === 'unrecognized_keys' ? `unknown field "${keys.join('", "')}"` : missing ? `${field}: is required` : `${field}: ${issue.message}`;
     throw new DefinitionError(message, { ...context, file, field });
   }
-  return parsed.data;
+  const explicit = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? Object.keys(raw) : [];
+  return { value: parsed.data, explicit };
 }
 
 async function readScript(absolute: string, file: string, migrationId: string, meta: MigrationMeta): Promise<{ script: SqlScript; text: string }> {
-  const text = await readFile(absolute, 'utf8');
+  const text = await readDefinitionText(absolute, file, { migrationId });
   const statements = await parseStatements(text, { file, migrationId });
   const nonTransactional = statements.filter((statement) => !statement.transactional);
   if (nonTransactional.length > 0 && statements.length > 1 && meta.transaction !== 'per_statement') {
@@ -94,19 +116,46 @@ async function readScript(absolute: string, file: string, migrationId: string, m
   return { script: { file, statements, transactional: nonTransactional.length === 0 }, text };
 }
 
-async function findMigrationFolders(dir: string, relative = ''): Promise<string[]> {
+/**
+ * Migration folders under `dir`, relative to it. A symbolic link to a folder is followed when
+ * its real path lies inside the real migrations directory and refused otherwise; a folder
+ * reached twice (two links, or a link and the folder itself) is refused, so no migration is
+ * loaded twice and a link to an ancestor cannot loop.
+ */
+async function findMigrationFolders(dir: string, relative = '', seen = new Map<string, string>()): Promise<string[]> {
+  if (relative === '') seen.set(await realpath(dir), '');
+  const root = seen.keys().next().value!;
   const entries = await readdir(path.join(dir, relative), { withFileTypes: true });
   const folders: string[] = [];
   for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-    if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
+    if (entry.name.startsWith('.')) continue;
     const child = path.join(relative, entry.name);
     if (relative === '' && entry.name === SETS_DIR) continue;
+    if (entry.isSymbolicLink()) {
+      const target = await resolveLink(path.join(dir, child), child);
+      // A link to a file is checked when the file is read (only definition files are).
+      if (!(await stat(target)).isDirectory()) continue;
+      if (!isInside(root, target)) {
+        throw new DefinitionError(`symbolic link ${child} points outside the migrations folder (to ${target}): only links within it are followed`, { file: child });
+      }
+    } else if (!entry.isDirectory()) {
+      continue;
+    }
+    const real = await realpath(path.join(dir, child));
+    const previous = seen.get(real);
+    if (previous !== undefined) {
+      throw new DefinitionError(
+        `${child} is the same folder as ${previous === '' ? 'the migrations folder itself' : previous} (through a symbolic link): refusing to load it twice`,
+        { file: child },
+      );
+    }
+    seen.set(real, child);
     const names = await readdir(path.join(dir, child));
     const looksLikeMigration = MIGRATION_ID.test(entry.name) || names.includes(META_FILE) || names.some((name) => SQL_FILES.includes(name as (typeof SQL_FILES)[number]));
     if (looksLikeMigration) {
       folders.push(child);
     } else {
-      folders.push(...(await findMigrationFolders(dir, child)));
+      folders.push(...(await findMigrationFolders(dir, child, seen)));
     }
   }
   return folders;
@@ -119,7 +168,8 @@ async function loadMigration(dir: string, folder: string): Promise<MigrationDefi
     throw new DefinitionError(`folder name "${id}" is not a migration id YYYY.MM.DD_HHMMSS_slug`, { file: folder, field: 'id' });
   }
   const metaPath = path.join(dir, folder, META_FILE);
-  const parsedMeta = existsSync(metaPath) ? await readYaml(metaPath, rel(META_FILE), migrationMetaSchema, { migrationId: id }) : migrationMetaSchema.parse({});
+  const yaml = existsSync(metaPath) ? await readYaml(metaPath, rel(META_FILE), migrationMetaSchema, { migrationId: id }) : { value: migrationMetaSchema.parse({}), explicit: [] };
+  const parsedMeta = yaml.value;
   const meta = { ...parsedMeta, name: parsedMeta.name ?? MIGRATION_ID.exec(id)![7]!.replace(/_/g, ' ') };
   const fail = (message: string, file: string, field?: string) => new DefinitionError(message, { migrationId: id, file, field });
 
@@ -165,7 +215,8 @@ async function loadMigration(dir: string, folder: string): Promise<MigrationDefi
   if (meta.depends_on?.includes(id)) throw fail('a migration cannot depend on itself', rel(META_FILE), 'depends_on');
 
   const checksum = sha256(Object.entries(fileChecksums).sort(([a], [b]) => a.localeCompare(b)).map(([file, sum]) => `${file}:${sum}`).join('\n'));
-  return { id, folder, meta, up, down: hasDown ? scripts['down.sql'] : undefined, verify: scripts['verify.sql'], checksum, fileChecksums };
+  const inertFields = INERT_MIGRATION_FIELDS.filter((field) => yaml.explicit.includes(field));
+  return { id, folder, meta, up, down: hasDown ? scripts['down.sql'] : undefined, verify: scripts['verify.sql'], checksum, fileChecksums, inertFields };
 }
 
 async function loadSets(dir: string, known: Map<string, MigrationDefinition>): Promise<CoordinatedSet[]> {
@@ -175,7 +226,8 @@ async function loadSets(dir: string, known: Map<string, MigrationDefinition>): P
   const owner = new Map<string, string>();
   for (const name of (await readdir(setsDir)).filter((n) => /\.ya?ml$/.test(n)).sort()) {
     const file = path.join(SETS_DIR, name);
-    const set = { ...(await readYaml(path.join(setsDir, name), file, coordinatedSetSchema)), file };
+    const yaml = await readYaml(path.join(setsDir, name), file, coordinatedSetSchema);
+    const set = { ...yaml.value, file, inertFields: INERT_SET_FIELDS.filter((field) => yaml.explicit.includes(field)) };
     const fail = (message: string, field: string, migrationId?: string) => new DefinitionError(message, { setId: set.id, file, field, migrationId });
     if (sets.some((other) => other.id === set.id)) throw fail(`duplicate coordinated set id ${set.id}`, 'id');
     const members = new Set(set.execution_order);
@@ -207,7 +259,7 @@ async function loadSets(dir: string, known: Map<string, MigrationDefinition>): P
 
 async function loadVersions(dir: string, migrations: MigrationDefinition[]): Promise<VersionDefinition[]> {
   const absolute = path.join(dir, VERSIONS_FILE);
-  const versions = existsSync(absolute) ? (await readYaml(absolute, VERSIONS_FILE, versionsFileSchema)).versions : [];
+  const versions = existsSync(absolute) ? (await readYaml(absolute, VERSIONS_FILE, versionsFileSchema)).value.versions : [];
   const known = new Set<string>();
   for (const [index, version] of versions.entries()) {
     if (known.has(version.version)) {
@@ -270,5 +322,9 @@ export async function loadDefinitions(dir: string): Promise<DefinitionSet> {
   }
   const sets = await loadSets(dir, byId);
   const versions = await loadVersions(dir, migrations);
-  return { dir, migrations, sets, versions };
+  const warnings = [
+    ...migrations.flatMap((migration) => migration.inertFields.map((field) => `${path.join(migration.folder, META_FILE)}: ${field} is accepted but has no effect yet`)),
+    ...sets.flatMap((set) => set.inertFields.map((field) => `${set.file}: ${field} is accepted but has no effect yet`)),
+  ];
+  return { dir, migrations, sets, versions, warnings };
 }

@@ -109,6 +109,13 @@ export const migrationMetaSchema = z.strictObject({
 });
 
 export type MigrationMeta = z.infer<typeof migrationMetaSchema>;
+
+/**
+ * Fields of the seed's design that are accepted and stored but do not act yet; `validate` and
+ * `plan` warn about each one a definition sets, so nobody relies on it by mistake.
+ */
+export const INERT_MIGRATION_FIELDS = ['requires_backup', 'backup_scope', 'estimated_duration', 'requires_maintenance_mode', 'rollback_timeout'] as const;
+export const INERT_SET_FIELDS = ['can_partial_execute'] as const;
 export type BackfillSpec = z.infer<typeof backfillSchema>;
 
 export const versionSchema = z.strictObject({
@@ -140,4 +147,4 @@ export const coordinatedSetSchema = z.strictObject({
   can_partial_execute: z.boolean().default(false),
 });
 
-export type CoordinatedSet = z.infer<typeof coordinatedSetSchema> & { file: string };
+export type CoordinatedSet = z.infer<typeof coordinatedSetSchema> & { file: string; inertFields: string[] };

@@ -35,11 +35,11 @@ export function parseQualifiedName(input: string, field = 'table'): QualifiedNam
     }
   }
   if (rest.length > 0 || parts.length === 0 || parts.length > 2) {
-    throw new BadInputError(`"${input.slice(0, 200)}" is not a table name of the form schema.table`, { field });
+    throw new BadInputError(`${JSON.stringify(input.slice(0, 200))} is not a table name of the form schema.table`, { field });
   }
   // PostgreSQL cuts longer names to 63 bytes, which would name another table.
   const long = parts.find((part) => Buffer.byteLength(part) > 63);
-  if (long !== undefined) throw new BadInputError(`"${long.slice(0, 80)}…" in ${field} is longer than 63 bytes, the longest name PostgreSQL keeps`, { field });
+  if (long !== undefined) throw new BadInputError(`${JSON.stringify(long.slice(0, 80))}… in ${field} is longer than 63 bytes, the longest name PostgreSQL keeps`, { field });
   if (parts.some((part) => part.includes('\u0000'))) throw new BadInputError(`${field} holds a NUL character`, { field });
   return parts.length === 2 ? { schema: parts[0], name: parts[1]! } : { schema: undefined, name: parts[0]! };
 }

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { BadInputError, DefinitionError } from '../../shared/errors.js';
 import { parseQualifiedName, quoteIdent, quoteQualified } from '../../shared/sql/quote.js';
-import { parseStatements, type SqlStatement } from '../../shared/sql/statements.js';
+import { MAX_PARSE_BYTES, PARSE_PIECE_BYTES, parseStatements, type SqlStatement } from '../../shared/sql/statements.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
 const CONTEXT = { file: '2025.01.01_000000_x/up.sql', migrationId: '2025.01.01_000000_x' };
@@ -283,7 +283,7 @@ describe('parseQualifiedName', () => {
         error = e;
       }
       expect(error).toBeInstanceOf(BadInputError);
-      expect((error as BadInputError).message).toBe(`"${input}" is not a table name of the form schema.table`);
+      expect((error as BadInputError).message).toBe(`${JSON.stringify(input)} is not a table name of the form schema.table`);
       expect((error as BadInputError).context).toEqual({ field: 'backfill.table' });
     },
   );
@@ -390,4 +390,110 @@ describe('classification agrees with PostgreSQL (BEGIN; statement; ROLLBACK)', (
       expect(statement!.transactional).toBe(false);
     },
   );
+});
+
+describe('parseStatements: positions and big files', () => {
+  it.each([
+    // The parser reports an error position in characters (code points); 😀 is one character, two UTF-16 units, four bytes.
+    ["SELECT '😀😀😀';\nSELECT '😀' AS a b;\n", 2, 17, 'b'],
+    [`SELECT '${'😀'.repeat(20)}';\nSELEC 1;\n`, 2, 1, 'SELEC'],
+    ["-- é€😀 ü\nSELECT 'é€😀', '😀' x y;\n", 2, 21, 'y'],
+  ] as const)('syntax error after 4-byte characters: %j → line %i column %i', async (sql, line, column, near) => {
+    const error = await parseError(sql);
+    expect(error.message).toBe(`SQL syntax error: syntax error at or near "${near}"`);
+    expect(error.context).toEqual({ ...CONTEXT, line, column });
+  });
+
+  /** A file of `count` statements, each after a comment line of 2-, 3- and 4-byte characters (with a `;`). */
+  function multiByteFile(count: number): { sql: string; expected: Array<[string, number]> } {
+    const lines: string[] = [];
+    const expected: Array<[string, number]> = [];
+    let line = 1;
+    for (let i = 0; i < count; i++) {
+      lines.push(`-- ${i}: é€😀 ü ; 😀😀`);
+      const text = i % 50 === 7 ? `DO $$\nBEGIN\n  PERFORM '😀${i};';\nEND\n$$` : `SELECT 'é€😀 ${i}', '${'😀'.repeat(i % 7)}'`;
+      expected.push([text, line + 1]);
+      lines.push(`${text};`);
+      line += 1 + text.split('\n').length;
+    }
+    return { sql: `${lines.join('\n')}\n`, expected };
+  }
+
+  it('gives the right lines after multi-byte text in a file parsed in pieces, and the right position of an error deep in it', async () => {
+    const { sql, expected } = multiByteFile(12_000);
+    expect(Buffer.byteLength(sql)).toBeGreaterThan(3 * PARSE_PIECE_BYTES);
+    const statements = await parse(sql);
+    expect(statements.map(({ text, line }) => [text, line])).toEqual(expected);
+    expect(await parseStatements(sql, CONTEXT, { pieceBytes: 1 << 30, maxParseBytes: 1 << 30 })).toEqual(statements);
+
+    // An error near the end: emoji on every line before it and on its own line before the error.
+    const broken = `${sql}-- 😀\nSELECT '😀😀' AS a b;\n`;
+    const error = await parseError(broken);
+    expect(error.message).toBe('SQL syntax error: syntax error at or near "b"');
+    expect(error.context).toEqual({ ...CONTEXT, line: expected.at(-1)![1] + 2, column: 18 });
+  });
+
+  it('splits a file in pieces exactly as one parse does, however small the pieces', async () => {
+    const sql = [
+      "SELECT 'a;\nb';",
+      'DO $f$ BEGIN PERFORM 1;\nEND $f$;',
+      '/* x;\n y; */ SELECT 2; -- z;',
+      'SELECT 1 -- not the end;\n+ 2;',
+      'CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1);\n INSERT INTO b VALUES (2));',
+      'CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1;\n SELECT 2;\nEND;',
+      "SELECT 'x'\n'y';",
+      ';;',
+      'SELECT a FROM t WHERE b NOT\nIN (1);',
+      "SELECT 'é€😀';",
+      'CREATE INDEX CONCURRENTLY i ON t (a);',
+      'SELECT 3',
+    ].join('\n');
+    const whole = await parseStatements(sql, CONTEXT, { pieceBytes: 1 << 30, maxParseBytes: 1 << 30 });
+    expect(whole).toHaveLength(11);
+    for (let pieceBytes = 1; pieceBytes <= 64; pieceBytes++) {
+      expect(await parseStatements(sql, CONTEXT, { pieceBytes, maxParseBytes: 1 << 20 }), `pieces of ${pieceBytes} bytes`).toEqual(whole);
+    }
+    // Errors, too, are those of the whole file: after a string continued on the next line, and at a NOT that looks ahead.
+    for (const [bad, message, line, column] of [
+      [`${sql};\nSELECT 'x'\n'y' z w;\n`, 'syntax error at or near "w"', 23, 7],
+      [`${sql};\nSELECT 1 x\ny;\n`, 'syntax error at or near "y"', 23, 1],
+      [`${sql};\nCOMMIT;\nSELEC 1;\n`, 'syntax error at or near "SELEC"', 23, 1],
+    ] as const) {
+      for (const pieceBytes of [1, 3, 8, 20, 64]) {
+        const error = await parseStatements(bad, CONTEXT, { pieceBytes, maxParseBytes: 1 << 20 }).catch((e: unknown) => e);
+        expect(error, `pieces of ${pieceBytes} bytes`).toBeInstanceOf(DefinitionError);
+        expect((error as DefinitionError).message).toBe(`SQL syntax error: ${message}`);
+        expect((error as DefinitionError).context).toEqual({ ...CONTEXT, line, column });
+      }
+    }
+  });
+
+  it('splits a 10 MB file of 400k statements in linear time', async () => {
+    const parts: string[] = [];
+    for (let i = 0; i < 400_000; i++) parts.push(i % 2 ? `INSERT INTO t VALUES (${100_000 + i});\n` : `UPDATE t SET a = ${100_000 + i};\n`);
+    const sql = parts.join('');
+    expect(Buffer.byteLength(sql)).toBeGreaterThan(10_000_000);
+    const started = performance.now();
+    const statements = await parse(sql);
+    const seconds = (performance.now() - started) / 1000;
+    console.log(`parseStatements: 400000 statements, ${Buffer.byteLength(sql)} bytes in ${seconds.toFixed(2)} s`);
+    expect(statements).toHaveLength(400_000);
+    for (const i of [0, 1, 12_345, 199_999, 399_999]) {
+      expect(statements[i]).toMatchObject({ text: parts[i]!.slice(0, -2), line: i + 1 });
+    }
+    expect(seconds).toBeLessThan(30);
+  }, 120_000);
+
+  it('refuses a statement too big for the parser, naming its size and the limit, instead of a syntax error at line 1', async () => {
+    // libpg-query's WebAssembly memory (1 GiB) runs out on a few MB of dense SQL; after that every parse in the process fails.
+    const values = Array.from({ length: Math.ceil(MAX_PARSE_BYTES / 4) }, () => '(1)').join(',\n');
+    const sql = `SELECT 1;\n\nINSERT INTO t VALUES ${values};\nSELECT 2;\n`;
+    const error = await parseError(sql);
+    expect(error.message).toMatch(
+      new RegExp(`^the statement at line 3 is longer than ${MAX_PARSE_BYTES} bytes \\(2\\.0 MiB\\), the most the SQL parser is given at once .*; the file is ${Buffer.byteLength(sql)} bytes`),
+    );
+    expect(error.context).toEqual({ ...CONTEXT, line: 3 });
+    // The parser still works.
+    expect(await parse('SELECT 1;')).toHaveLength(1);
+  });
 });
