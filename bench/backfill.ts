@@ -23,6 +23,11 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { parse as parseYaml } from 'yaml';
 import { seedFixture } from '../scripts/seed-fixture.js';
+import { clearLeases } from '../shared/catalog/lease.js';
+import { chunkTotals } from '../shared/catalog/progress.js';
+import { catalogTables } from '../shared/catalog/tables.js';
+
+const catalog = catalogTables('migration_mgmt');
 import { admin, databaseUrl, migrate } from './common.js';
 import { generateData } from '../scripts/generate-data.js';
 import { ROOT, sleep, startProcess, type Proc } from '../scripts/processes.js';
@@ -78,7 +83,7 @@ async function makeTemplate(rows: number): Promise<string> {
   await admin(async (client) => {
     await generateData(client, rows);
     // The killed coordinator's lease would hold the next one back until it expired.
-    await client.query('DELETE FROM migration_mgmt.coordinator_lease');
+    await clearLeases(client, catalog);
   }, databaseUrl(name));
   return name;
 }
@@ -86,6 +91,8 @@ async function makeTemplate(rows: number): Promise<string> {
 interface Copy {
   name: string;
   url: string;
+  /** The copy's pool: queries of the bench and of the catalog's read functions. */
+  pool: pg.Pool;
   query: (sql: string, params?: unknown[]) => Promise<pg.QueryResult>;
   drop: () => Promise<void>;
 }
@@ -101,6 +108,7 @@ async function copyOf(template: string): Promise<Copy> {
   return {
     name,
     url,
+    pool,
     query: (sql, params) => pool.query(sql, params),
     drop: async () => {
       await pool.end();
@@ -189,10 +197,8 @@ const subBatchTimes = (procs: Proc[]) =>
 async function fleetBackfill(template: string, rows: number, options: FleetOptions): Promise<Measurement> {
   return withFleet(template, rows, options, async ({ db, env, procs }) => {
     await migrate(['up', '--wait'], env);
-    const { rows: window } = await db.query(
-      `SELECT extract(epoch FROM max(finished_at) - min(started_at))::float8 AS seconds, sum(rows_changed)::bigint AS changed FROM migration_mgmt.chunks`,
-    );
-    return { seconds: window[0].seconds, rowsChanged: Number(window[0].changed), batches: subBatchTimes(procs) };
+    const totals = await chunkTotals(db.pool, catalog);
+    return { seconds: totals.seconds ?? 0, rowsChanged: totals.rowsChanged, batches: subBatchTimes(procs) };
   });
 }
 
@@ -317,7 +323,7 @@ async function pgbenchImpact(): Promise<void> {
     }
     const during = await withFleet(template, ROWS, { workers: 2, backup: true, throttle: THROTTLED }, async ({ db, env, procs }) => {
       const runId = (JSON.parse((await migrate(['up', '--json'], env)).join('')) as { runId: string }).runId;
-      const keysDone = async () => Number((await db.query(`SELECT COALESCE(sum(keys_done), 0) AS n FROM migration_mgmt.chunks`)).rows[0].n);
+      const keysDone = async () => (await chunkTotals(db.pool, catalog)).keysDone;
       while ((await keysDone()) === 0) await sleep(100);
       const startKeys = await keysDone();
       const started = performance.now();

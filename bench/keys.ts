@@ -16,6 +16,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { sleep, startProcess, type Proc } from '../scripts/processes.js';
+import { chunkTotals } from '../shared/catalog/progress.js';
+import { readRun } from '../shared/catalog/runs.js';
+import { catalogTables } from '../shared/catalog/tables.js';
 import { admin, databaseUrl, migrate } from './common.js';
 
 const { values } = parseArgs({
@@ -112,8 +115,7 @@ async function measure(template: string, table: string): Promise<Measurement> {
     const started = performance.now();
     let finished = false;
     for (;;) {
-      const { rows } = await db.query<{ status: string }>(`SELECT status FROM migration_mgmt.runs WHERE run_id = $1`, [runId]);
-      const status = rows[0]?.status;
+      const status = (await readRun(db, catalogTables('migration_mgmt'), runId))?.status;
       if (status === 'completed') {
         finished = true;
         break;
@@ -123,20 +125,14 @@ async function measure(template: string, table: string): Promise<Measurement> {
       await sleep(250);
     }
     // From the first chunk's start to the last one's end (or to now, for a run stopped at the cap).
-    const { rows } = await db.query<{ seconds: number | null; keys: string }>(
-      `SELECT extract(epoch FROM COALESCE(${finished ? 'max(finished_at)' : 'NULL'}, clock_timestamp()) - min(started_at))::float8 AS seconds,
-              sum(keys_done)::bigint AS keys FROM migration_mgmt.chunks`,
-    );
-    if (rows[0]!.seconds === null) {
-      const chunks = await db.query(`SELECT chunk_no, status, keys_done, started_at, finished_at FROM migration_mgmt.chunks ORDER BY chunk_no`);
-      throw new Error(`run ${runId} ended without the times of its chunks: ${JSON.stringify(chunks.rows)}`);
-    }
+    const totals = await chunkTotals(db, catalogTables('migration_mgmt'));
+    if (totals.seconds === null) throw new Error(`run ${runId} ended without the times of its chunks`);
     if (!finished) await migrate(['cancel', '--run', runId, '--reason', `bench cap of ${CAP_S} s`], env);
     const batches = procs
       .flatMap((p) => p.output)
       .filter((line) => line.includes('"msg":"sub-batch"'))
       .map((line) => JSON.parse(line) as { elapsedMs: number; size: number });
-    return { seconds: rows[0]!.seconds, keys: Number(rows[0]!.keys), finished, batchMs: batches.map((b) => b.elapsedMs), batchKeys: batches.map((b) => b.size) };
+    return { seconds: totals.seconds, keys: totals.keysDone, finished, batchMs: batches.map((b) => b.elapsedMs), batchKeys: batches.map((b) => b.size) };
   } finally {
     await db.end();
     procs.forEach((p) => p.child.kill('SIGKILL'));

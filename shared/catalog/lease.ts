@@ -24,3 +24,8 @@ export async function acquireLease(db: Queryable, t: Tables, holder: string, lea
 export async function releaseLease(db: Queryable, t: Tables, holder: string): Promise<void> {
   await db.query(`DELETE FROM ${t.coordinator_lease} WHERE name = $1 AND holder = $2`, [LEASE, holder]);
 }
+
+/** Forgets every lease (a database copied from one whose coordinator was killed). */
+export async function clearLeases(db: Queryable, t: Tables): Promise<void> {
+  await db.query(`DELETE FROM ${t.coordinator_lease}`);
+}

@@ -47,3 +47,17 @@ export async function fleetCounts(db: Queryable, t: Tables): Promise<FleetCounts
   );
   return { runs: await count(t.runs), steps: await count(t.steps), chunks: await count(t.chunks), retries: Number(attempts[0]?.n ?? 0), openChunks };
 }
+
+/**
+ * The backfill work of a whole catalog so far, for benchmarks: keys and rows done, and the
+ * time from the first chunk's start to the last one's end (or to now while chunks run).
+ */
+export async function chunkTotals(db: Queryable, t: Tables): Promise<{ seconds: number | null; keysDone: number; rowsChanged: number; finished: boolean }> {
+  const { rows } = await db.query<{ seconds: number | null; keys: string | null; changed: string | null; open: number }>(
+    `SELECT extract(epoch FROM CASE WHEN count(*) FILTER (WHERE finished_at IS NULL) = 0 THEN max(finished_at) ELSE clock_timestamp() END - min(started_at))::float8 AS seconds,
+            sum(keys_done) AS keys, sum(rows_changed) AS changed, count(*) FILTER (WHERE finished_at IS NULL)::int AS open
+       FROM ${t.chunks}`,
+  );
+  const row = rows[0]!;
+  return { seconds: row.seconds, keysDone: Number(row.keys ?? 0), rowsChanged: Number(row.changed ?? 0), finished: row.open === 0 };
+}
