@@ -7,6 +7,9 @@ export function createPool(databaseUrl: string, options: { max?: number; applica
     connectionString: databaseUrl,
     max: options.max ?? 4,
     application_name: options.applicationName ?? 'pgfm',
+    // Waiting for a connection is bounded: a pool that cannot hand one out within this fails the
+    // attempt (retried like a lost connection) instead of hanging the job for good.
+    connectionTimeoutMillis: 30_000,
     // A backend whose client died (a SIGKILLed worker) notices within a second and lets go of its locks.
     options: '-c client_connection_check_interval=1000',
   });

@@ -24,7 +24,7 @@ const RETRYABLE = new Set<string>([
 ]);
 
 /** Node-level failures that mean the connection, not the SQL, went wrong. */
-const CONNECTION_ERRORS = /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|Connection terminated|terminating connection|Client has encountered a connection error|connection lost/i;
+const CONNECTION_ERRORS = /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|Connection terminated|terminating connection|Client has encountered a connection error|connection lost|timeout exceeded when trying to connect/i;
 
 export function sqlstateOf(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;

@@ -121,8 +121,8 @@ async function runClaimedChunk(
   step: StepRow,
   report: (progress: ChunkProgress) => Promise<void>,
 ): Promise<ChunkOutcome> {
-  const { pool, tables: t } = deps;
-  const migration = await readStoredMigration(pool, t, step.migration_id);
+  const { tables: t } = deps;
+  const migration = await readStoredMigration(client, t, step.migration_id);
   const spec = migration.meta.backfill!;
   const timeouts = migrationTimeouts(migration.meta, deps.config);
   const logger = deps.logger.child({ runId: run.run_id, stepId: step.step_id, chunk: chunk.chunk_no, migrationId: step.migration_id, direction: step.direction });

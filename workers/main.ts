@@ -8,12 +8,13 @@ import { createRedis } from '../shared/fleet.js';
 import { createLogger } from '../shared/logger.js';
 import { onShutdown, within } from '../shared/shutdown.js';
 import { startChunkWorker } from './chunk-worker.js';
+import { workerPoolSize } from './pool-size.js';
 import { startStepWorker } from './step-worker.js';
 
 const config = loadConfigOrExit();
 const workerId = `${os.hostname()}-${process.pid}`;
 const logger = createLogger({ level: config.LOG_LEVEL, name: 'worker' }).child({ workerId });
-const pool = createPool(config.DATABASE_URL, { max: config.WORKER_CONCURRENCY + 2, applicationName: `pgfm-worker-${process.pid}` });
+const pool = createPool(config.DATABASE_URL, { max: workerPoolSize(config.WORKER_CONCURRENCY), applicationName: `pgfm-worker-${process.pid}` });
 const connection = createRedis(config, 'worker');
 const queues = new FleetQueues(config, connection, logger);
 const tables = catalogTables(config.CATALOG_SCHEMA);

@@ -166,15 +166,15 @@ export async function reopenCancelledSteps(db: Queryable, t: Tables, runId: stri
 }
 
 /**
- * `cancel` of a run with backfills under way: those steps changed rows (and saved their old
- * values), so they are recorded failed, which `rollback --run` restores and the next `up`
- * finishes. Returns their migration ids.
+ * `cancel` of a run with backfills under way: those steps committed their preparation and may
+ * have changed rows (and saved their old values), so they are recorded failed, which
+ * `rollback --run` undoes and the next `up` finishes. Returns their migration ids.
  */
 export async function failCancelledBackfills(db: Queryable, t: Tables, runId: string): Promise<string[]> {
   const { rows } = await db.query<{ migration_id: string }>(
     `UPDATE ${t.steps} s SET status = 'failed', finished_at = clock_timestamp(), last_error = 'cancelled while its chunks ran'
       WHERE s.run_id = $1 AND s.direction = 'up' AND s.kind = 'backfill' AND s.status = 'running'
-        AND EXISTS (SELECT 1 FROM ${t.chunks} c WHERE c.step_id = s.step_id)
+        AND (s.statements_done > 0 OR EXISTS (SELECT 1 FROM ${t.chunks} c WHERE c.step_id = s.step_id))
     RETURNING s.migration_id`,
     [runId],
   );

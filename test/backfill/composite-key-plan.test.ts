@@ -5,6 +5,7 @@ import { quoteIdent } from '../../shared/sql/quote.js';
 import { ensureBackupTable, nextBoundary, resolveTarget, runForwardBatch, splitKeySpace, type BackfillTarget } from '../../workers/backfill.js';
 import { rangePredicate, type KeyColumn, type RangeUse } from '../../workers/key-range.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { SeededRandom } from '../helpers/random.js';
 
 /**
  * Issue 10, item 8: a keyset range over a composite key, written as a row comparison, was
@@ -257,18 +258,6 @@ describe('composite-key ranges are planned as index range scans with sane estima
   });
 });
 
-/** A small seeded generator, so a failing case can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('the range predicate selects exactly the keys of the row comparison', () => {
   let db: TestDatabase;
   let client: pg.Client;
@@ -323,7 +312,8 @@ describe('the range predicate selects exactly the keys of the row comparison', (
     ],
   ] as const) {
     it(`${keys.length}-column key: 400 random ranges, with shared prefixes, equal and NULL bounds`, async () => {
-      const next = random(SEED + keys.length);
+      const rng = new SeededRandom(SEED + keys.length);
+      const next = () => rng.next();
       const order = keys.map((k) => quoteIdent(k.name)).join(', ');
       const columns = keys.map((k, i) => `${quoteIdent(k.name)}::text AS k${i}`).join(', ');
       const existing = (await client.query({ text: `SELECT ${columns} FROM ${table} ORDER BY ${order}`, rowMode: 'array' })).rows as string[][];

@@ -8,6 +8,7 @@
  * template that is broken by itself, or a check that refuses too much, shows up too.
  */
 import { parseDocument, stringify } from 'yaml';
+import { SeededRandom } from './random.js';
 
 export const BASE_ID = '2025.01.01_000000_base';
 export const FLAG_ID = '2025.01.02_000000_add_flag';
@@ -63,64 +64,6 @@ export interface HostileCase {
 
 // --- seeded PRNG ------------------------------------------------------------
 
-/** sfc32: small, fast, and the same sequence for the same seed everywhere. */
-export class Prng {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
-
-  constructor(readonly seed: number) {
-    this.a = 0x9e3779b9;
-    this.b = 0x243f6a88;
-    this.c = 0xb7e15162;
-    this.d = seed >>> 0;
-    for (let i = 0; i < 15; i++) this.next();
-  }
-
-  next(): number {
-    const t = (((this.a + this.b) | 0) + this.d) | 0;
-    this.d = (this.d + 1) | 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) | 0;
-    this.c = (this.c << 21) | (this.c >>> 11);
-    this.c = (this.c + t) | 0;
-    return (t >>> 0) / 4294967296;
-  }
-
-  int(min: number, max: number): number {
-    return min + Math.floor(this.next() * (max - min + 1));
-  }
-
-  pick<T>(items: readonly T[]): T {
-    return items[Math.floor(this.next() * items.length)]!;
-  }
-
-  bool(): boolean {
-    return this.next() < 0.5;
-  }
-
-  /** `count` distinct items, in random order. */
-  sample<T>(items: readonly T[], count: number): T[] {
-    const copy = [...items];
-    for (let i = copy.length - 1; i > 0; i--) {
-      const j = Math.floor(this.next() * (i + 1));
-      [copy[i], copy[j]] = [copy[j]!, copy[i]!];
-    }
-    return copy.slice(0, Math.min(count, copy.length));
-  }
-
-  word(min = 3, max = 8): string {
-    const letters = 'abcdefghijklmnopqrstuvwxyz';
-    return Array.from({ length: this.int(min, max) }, () => this.pick([...letters])).join('');
-  }
-
-  /** Random upper/lower case per letter (SQL keywords are case-insensitive). */
-  mixCase(text: string): string {
-    return [...text].map((ch) => (this.bool() ? ch.toUpperCase() : ch.toLowerCase())).join('');
-  }
-}
-
 // --- templates --------------------------------------------------------------
 
 const ID_DIR = HOSTILE_ID;
@@ -161,7 +104,7 @@ const DATA_DOWN = 'ALTER TABLE app.items DROP COLUMN IF EXISTS hostile_note;\n';
 const STRING_TYPES = ['PLAIN', 'QUOTE_DOUBLE', 'QUOTE_SINGLE', 'BLOCK_LITERAL', 'BLOCK_FOLDED'] as const;
 
 /** YAML for `meta` in a random string style; checked to read back as exactly `meta`. */
-function yamlOf(rng: Prng, meta: Record<string, unknown>): string {
+function yamlOf(rng: SeededRandom, meta: Record<string, unknown>): string {
   const style = rng.pick(STRING_TYPES);
   const text = stringify(meta, { defaultStringType: style, defaultKeyType: 'PLAIN', lineWidth: 0 });
   const back = parseDocument(text, { uniqueKeys: true });
@@ -171,11 +114,11 @@ function yamlOf(rng: Prng, meta: Record<string, unknown>): string {
   return text;
 }
 
-function schemaFiles(rng: Prng, meta: Record<string, unknown> = SCHEMA_META): Record<string, Entry> {
+function schemaFiles(rng: SeededRandom, meta: Record<string, unknown> = SCHEMA_META): Record<string, Entry> {
   return { [META]: yamlOf(rng, meta), [UP]: SCHEMA_UP, [DOWN]: SCHEMA_DOWN, [VERIFY]: SCHEMA_VERIFY };
 }
 
-function dataFiles(rng: Prng, meta: Record<string, unknown>): Record<string, Entry> {
+function dataFiles(rng: SeededRandom, meta: Record<string, unknown>): Record<string, Entry> {
   return { [META]: yamlOf(rng, meta), [UP]: DATA_UP, [DOWN]: DATA_DOWN };
 }
 
@@ -214,7 +157,7 @@ function withMetaText(text: string, data = false): Record<string, Entry> {
 
 /** Every case for one seed. */
 export function generateHostileCases(seed: number): HostileCase[] {
-  const rng = new Prng(seed);
+  const rng = new SeededRandom(seed);
   const cases: HostileCase[] = [];
   const counters = new Map<string, number>();
   const add = (category: string, what: string, c: Omit<HostileCase, 'category' | 'name'>) => {
