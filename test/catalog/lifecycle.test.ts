@@ -8,8 +8,21 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { insertChunks, readChunk } from '../../shared/catalog/chunks.js';
 import { migrateCatalog } from '../../shared/catalog/internal-migrations.js';
 import {
+  acceptChecksums,
+  cancelOpenChunks,
   cancelSteps,
   claimChunk,
+  failCancelledBackfills,
+  failStepRow,
+  forgetBackupTable,
+  queueSteps,
+  readMigrationStatus,
+  reopenCancelledSteps,
+  reopenStoppedChunks,
+  resumedStatus,
+  setMigrationStatus,
+  setStatementsDone,
+  stepMayRun,
   claimStep,
   completeStep,
   IllegalTransitionError,
@@ -162,5 +175,61 @@ describe('the lifecycle of runs, steps and chunks', () => {
     const requeued = await requeuePausedChunks(pool, t, { runId });
     expect(requeued.map((chunk) => [chunk.chunk_id, chunk.status, chunk.generation, chunk.migration_id])).toEqual([[b!.chunk_id, 'queued', 1, step!.migration_id]]);
     expect((await queueMoreChunks(pool, t, step!.step_id, 2)).map((chunk) => chunk.chunk_no)).toEqual([2]);
+  });
+
+  it('fails, cancels and reopens steps and chunks the way cancel and dlq retry need', async () => {
+    const [backfill, plain] = await runSteps(pool, t, runId);
+    expect((await queueSteps(pool, t, [backfill!.step_id, plain!.step_id])).length).toBe(2);
+    expect(await claimStep(pool, t, backfill!.step_id, 'w1')).toBe(true);
+    // A running backfill whose preparation committed is recorded failed by cancel; a queued plain step is not.
+    await setStatementsDone(pool, t, backfill!.step_id, 1);
+    expect(await failCancelledBackfills(pool, t, runId)).toEqual([backfill!.migration_id]);
+    expect((await readStep(pool, t, backfill!.step_id))!.status).toBe('failed');
+
+    await insertChunks(pool, t, backfill!.step_id, runId, [{ lower: null, upper: ['5'], keys: 5, marks: [], markKeys: 0 }, { lower: ['5'], upper: null, keys: 5, marks: [], markKeys: 0 }]);
+    await cancelOpenChunks(pool, t, runId);
+    const cancelled = await pool.query<{ status: string }>(`SELECT status FROM ${t.chunks} WHERE run_id = $1 ORDER BY chunk_no`, [runId]);
+    expect(cancelled.rows.map((row) => row.status)).toEqual(['cancelled', 'cancelled']);
+    await reopenStoppedChunks(pool, t, backfill!.step_id);
+    const reopened = await pool.query<{ status: string; generation: number }>(`SELECT status, generation FROM ${t.chunks} WHERE run_id = $1 ORDER BY chunk_no`, [runId]);
+    expect(reopened.rows).toEqual([{ status: 'pending', generation: 1 }, { status: 'pending', generation: 1 }]);
+
+    await cancelSteps(pool, t, [plain!.step_id]);
+    await reopenCancelledSteps(pool, t, runId, 'up');
+    expect((await readStep(pool, t, plain!.step_id))!.status).toBe('pending');
+
+    const retried = await retryFailedStep(pool, t, backfill!.step_id);
+    expect([retried.status, retried.generation]).toEqual(['queued', backfill!.generation + 1]);
+    // A completed step is never failed afterwards (a late duplicate's failure).
+    expect(await claimStep(pool, t, plain!.step_id, 'w1')).toBe(true);
+    await completeStep(pool, t, plain!.step_id);
+    await failStepRow(pool, t, plain!.step_id, { message: 'late' });
+    expect((await readStep(pool, t, plain!.step_id))!.status).toBe('completed');
+  });
+
+  it('records migration status, accepted checksums and backups per environment', async () => {
+    const id = '2025.01.01_000000_a';
+    expect(await readMigrationStatus(pool, t, id, 'staging')).toBeUndefined();
+    await setMigrationStatus(pool, t, { migrationId: id, environment: 'staging', status: 'completed', checksum: 'c1', fileChecksums: { 'up.sql': 'u1' }, runId, backupTable: 'x.backup_step_1' });
+    expect(await readMigrationStatus(pool, t, id, 'staging')).toMatchObject({ status: 'completed', applied_checksum: 'c1', run_id: runId, backup_table: 'x.backup_step_1' });
+    await acceptChecksums(pool, t, id, 'staging', 'c2', { 'up.sql': 'u2' });
+    await setMigrationStatus(pool, t, { migrationId: id, environment: 'staging', status: 'rolled_back', runId });
+    // Rolling back keeps what was applied and its backup on record.
+    expect(await readMigrationStatus(pool, t, id, 'staging')).toMatchObject({ status: 'rolled_back', applied_checksum: 'c2', backup_table: 'x.backup_step_1' });
+    await forgetBackupTable(pool, t, 'x.backup_step_1');
+    expect((await readMigrationStatus(pool, t, id, 'staging'))!.backup_table).toBeNull();
+    expect(await readMigrationStatus(pool, t, id, 'development')).toBeUndefined();
+  });
+
+  it('knows which direction of work a run state allows, and where a paused run resumes', async () => {
+    expect(stepMayRun({ status: 'running', direction: 'up' }, { direction: 'up' })).toBe(true);
+    expect(stepMayRun({ status: 'rolling_back', direction: 'up' }, { direction: 'up' })).toBe(false);
+    expect(stepMayRun({ status: 'rolling_back', direction: 'up' }, { direction: 'down' })).toBe(true);
+    expect(stepMayRun({ status: 'running', direction: 'down' }, { direction: 'down' })).toBe(true);
+    expect(stepMayRun({ status: 'paused', direction: 'up' }, { direction: 'up' })).toBe(false);
+    const run = (await readRun(pool, t, runId))!;
+    expect(await resumedStatus(pool, t, run)).toBe('running');
+    await insertSteps(pool, t, runId, [{ migrationId: '2025.01.01_000000_a', direction: 'down', stage: 0, kind: 'backfill', checksum: 'x' }]);
+    expect(await resumedStatus(pool, t, run)).toBe('rolling_back');
   });
 });
