@@ -1,13 +1,12 @@
 import { recordAudit } from '../shared/catalog/audit.js';
 import { cancelSteps, queueSteps, setRunStatus } from '../shared/catalog/lifecycle.js';
 import { insertSteps, readRun, runSteps, type RunRow, type StepRow } from '../shared/catalog/runs.js';
+import { DISPATCHED_STATUSES } from '../shared/catalog/statuses.js';
 import { rollbackSteps } from '../shared/rollback.js';
 import type { Tables } from '../shared/catalog/tables.js';
 import { refreshVersionDeployments } from '../shared/catalog/versions.js';
 import { inTransaction } from '../shared/db.js';
 import type pg from 'pg';
-
-const ACTIVE: StepRow['status'][] = ['queued', 'running'];
 
 export interface Advance {
   run: RunRow | undefined;
@@ -30,7 +29,7 @@ export async function advanceRun(pool: pg.Pool, t: Tables, runId: string): Promi
 
     if (failed) {
       await cancelSteps(client, t, current.filter((s) => s.status === 'pending' || s.status === 'queued').map((s) => s.step_id));
-      const stillActive = (await runSteps(client, t, runId)).some((s) => s.direction === phase && ACTIVE.includes(s.status));
+      const stillActive = (await runSteps(client, t, runId)).some((s) => s.direction === phase && (DISPATCHED_STATUSES as readonly string[]).includes(s.status));
       if (stillActive) return { run, toEnqueue: [] };
       const reason = { message: `${failed.migration_id}: ${failed.last_error ?? 'failed'}`, code: failed.last_sqlstate };
       if (phase === 'up' && run.auto_rollback) {
