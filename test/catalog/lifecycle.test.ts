@@ -232,4 +232,47 @@ describe('the lifecycle of runs, steps and chunks', () => {
     await insertSteps(pool, t, runId, [{ migrationId: '2025.01.01_000000_a', direction: 'down', stage: 0, kind: 'backfill', checksum: 'x' }]);
     expect(await resumedStatus(pool, t, run)).toBe('rolling_back');
   });
+
+  it('writes each transition as this SQL (parameters in place of values, ids as placeholders)', async () => {
+    const recorder = recording(pool);
+    const [step, other] = await runSteps(pool, t, runId);
+    await insertChunks(pool, t, step!.step_id, runId, [{ lower: null, upper: null, keys: 1, marks: [], markKeys: 0 }]);
+    const chunkId = (await pool.query<{ chunk_id: string }>(`SELECT chunk_id FROM ${t.chunks} WHERE step_id = $1`, [step!.step_id])).rows[0]!.chunk_id;
+    const transitions: Array<[string, () => Promise<unknown>]> = [
+      ['queueSteps', () => queueSteps(recorder, t, [step!.step_id])],
+      ['claimStep', () => claimStep(recorder, t, step!.step_id, 'w1')],
+      ['setStatementsDone', () => setStatementsDone(recorder, t, step!.step_id, 1)],
+      ['requeueStep', () => requeueStep(recorder, t, step!.step_id, 0)],
+      // Outside a transaction its row lock ends with its statement; the SQL is the same.
+      ['queueMoreChunks', () => queueMoreChunks(recorder as unknown as pg.ClientBase, t, step!.step_id, 1)],
+      ['claimChunk', () => claimChunk(recorder, t, chunkId, 'w1')],
+      ['recordChunkBatch', () => recordChunkBatch(recorder, t, chunkId, { checkpoint: ['1'], nextMark: 0, keys: 1, rowsChanged: 1, batchSize: 1, elapsedMs: 1 })],
+      ['setChunkStatus', () => setChunkStatus(recorder, t, chunkId, 'completed')],
+      ['requeueChunk', () => requeueChunk(recorder, t, chunkId, 0)],
+      ['requeuePausedChunks', () => requeuePausedChunks(recorder, t, { stepId: step!.step_id })],
+      ['cancelOpenChunks', () => cancelOpenChunks(recorder, t, runId)],
+      ['reopenStoppedChunks', () => reopenStoppedChunks(recorder, t, step!.step_id)],
+      ['completeStep', () => completeStep(recorder, t, step!.step_id)],
+      ['failStepRow', () => failStepRow(recorder, t, other!.step_id, { message: 'boom', sqlstate: '22012' })],
+      ['retryFailedStep', () => retryFailedStep(recorder, t, other!.step_id)],
+      ['cancelSteps', () => cancelSteps(recorder, t, [other!.step_id], ['queued'])],
+      ['reopenCancelledSteps', () => reopenCancelledSteps(recorder, t, runId, 'up')],
+      ['failCancelledBackfills', () => failCancelledBackfills(recorder, t, runId)],
+      ['setMigrationStatus', () => setMigrationStatus(recorder, t, { migrationId: step!.migration_id, environment: 'development', status: 'completed', checksum: 'c', runId })],
+      ['readMigrationStatus', () => readMigrationStatus(recorder, t, step!.migration_id, 'development')],
+      ['acceptChecksums', () => acceptChecksums(recorder, t, step!.migration_id, 'development', 'c2', {})],
+      ['forgetBackupTable', () => forgetBackupTable(recorder, t, 'b')],
+      ['resumedStatus', () => resumedStatus(recorder, t, { run_id: runId, direction: 'up' })],
+      ['setRunStatus', () => setRunStatus(recorder, t, runId, 'completed')],
+    ];
+    const written: Record<string, Array<{ sql: string; params: unknown[] }>> = {};
+    for (const [name, transition] of transitions) {
+      recorder.statements.length = 0;
+      await transition();
+      const placeholders = new Map<unknown, string>([[runId, '<run>'], [step!.step_id, '<step>'], [other!.step_id, '<other step>'], [chunkId, '<chunk>']]);
+      const placeholder = (value: unknown): unknown => (Array.isArray(value) ? value.map(placeholder) : placeholders.get(value) ?? value);
+      written[name] = recorder.statements.filter((statement) => statement.sql !== 'BEGIN' && statement.sql !== 'COMMIT').map((statement) => ({ sql: statement.sql, params: statement.params.map(placeholder) }));
+    }
+    expect(written).toMatchSnapshot();
+  });
 });
