@@ -270,7 +270,8 @@ describe('the lifecycle of runs, steps and chunks', () => {
       recorder.statements.length = 0;
       await transition();
       const placeholders = new Map<unknown, string>([[runId, '<run>'], [step!.step_id, '<step>'], [other!.step_id, '<other step>'], [chunkId, '<chunk>']]);
-      const placeholder = (value: unknown): unknown => (Array.isArray(value) ? value.map(placeholder) : placeholders.get(value) ?? value);
+      const placeholder = (value: unknown): unknown =>
+        Array.isArray(value) ? value.map(placeholder) : typeof value === 'string' && value.includes(runId) ? value.replace(runId, '<run>') : placeholders.get(value) ?? value;
       written[name] = recorder.statements.filter((statement) => statement.sql !== 'BEGIN' && statement.sql !== 'COMMIT').map((statement) => ({ sql: statement.sql, params: statement.params.map(placeholder) }));
     }
     expect(written).toMatchSnapshot();
