@@ -14,6 +14,8 @@ const logger = createLogger({ level: config.LOG_LEVEL, name: 'board' });
 const pool = createPool(config.DATABASE_URL, { max: 2, applicationName: 'pgfm-board' });
 const redis = createRedis(config, 'board');
 const queues = Object.values(QUEUES).map((name) => new Queue(name, queueOptions(config, redis)));
+// Unlistened, BullMQ prints a queue's connection errors with console.error, unredacted.
+for (const queue of queues) queue.on('error', (error) => logger.warn({ err: error, queue: queue.name }, 'queue connection error'));
 const app = createBoardApp({ config, queues, pool, redis, tables: catalogTables(config.CATALOG_SCHEMA) });
 const server = app.listen(config.BOARD_PORT, () => {
   logger.info({ port: config.BOARD_PORT, auth: config.BOARD_AUTH, readOnly: config.BOARD_READ_ONLY, prefix: config.QUEUE_PREFIX }, 'board listening');
