@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { readChunk, type ChunkRow } from '../shared/catalog/chunks.js';
 import { claimChunk, passRunGate, recordChunkBatch, setChunkStatus, setThrottleState, stepMayRun } from '../shared/catalog/lifecycle.js';
 import { backupTableName, findBackupTable } from '../shared/catalog/backups.js';
-import { readRun, readStep, type RunRow, type StepRow } from '../shared/catalog/runs.js';
+import { readRun, readRunState, readStep, type RunRow, type StepRow } from '../shared/catalog/runs.js';
 import type { Tables } from '../shared/catalog/tables.js';
 import type { Config } from '../shared/config.js';
 import type { ChunkJobData } from '../shared/jobs.js';
@@ -97,7 +97,7 @@ export async function runChunk(deps: ChunkDeps, data: ChunkJobData, report: (pro
 }
 
 /** Why a chunk of `step` must not go on while its run is in this state (null: it may run). */
-function stoppedOutcome(run: RunRow, step: StepRow): 'paused' | 'cancelled' | null {
+function stoppedOutcome(run: Pick<RunRow, 'status' | 'direction'>, step: StepRow): 'paused' | 'cancelled' | null {
   if (run.status === 'paused') return 'paused';
   return stepMayRun(run, step) ? null : 'cancelled';
 }
@@ -204,7 +204,7 @@ async function batchLoop(client: pg.PoolClient, deps: ChunkDeps, ctx: LoopContex
       await applyTimeouts(client, ctx.timeouts, true);
       // Pausing, cancelling or rolling back waits for this sub-batch; the status read after the gate is current.
       await passRunGate(client, chunk.run_id);
-      const run = await readRun(client, t, chunk.run_id);
+      const run = await readRunState(client, t, chunk.run_id);
       const stopped = run ? stoppedOutcome(run, ctx.step) : 'cancelled';
       if (stopped) {
         await client.query('ROLLBACK');
@@ -264,7 +264,7 @@ async function waitUntilHealthy(
     await setThrottleState(client, deps.tables, ctx.chunk.chunk_id, `paused: ${reason}`);
     await progress(`paused: ${reason}`);
     await sleep(Math.min(5000, 250 * 2 ** Math.min(pauses, 5)));
-    const run = await readRun(client, deps.tables, ctx.chunk.run_id);
+    const run = await readRunState(client, deps.tables, ctx.chunk.run_id);
     const stopped = run ? stoppedOutcome(run, ctx.step) : 'cancelled';
     if (stopped) {
       await setChunkStatus(client, deps.tables, ctx.chunk.chunk_id, stopped);

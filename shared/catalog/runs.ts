@@ -113,6 +113,12 @@ export async function readRun(db: Queryable, t: Tables, runId: string, options: 
   return rows[0];
 }
 
+/** A run's status and direction only: what a sub-batch checks each time (the stored plan can be large). */
+export async function readRunState(db: Queryable, t: Tables, runId: string): Promise<Pick<RunRow, 'status' | 'direction'> | undefined> {
+  const { rows } = await db.query<Pick<RunRow, 'status' | 'direction'>>(`SELECT status, direction FROM ${t.runs} WHERE run_id = $1`, [runId]);
+  return rows[0];
+}
+
 export async function latestRuns(db: Queryable, t: Tables, limit: number): Promise<RunRow[]> {
   const { rows } = await db.query<RunRow>(`SELECT * FROM ${t.runs} ORDER BY created_at DESC LIMIT $1`, [limit]);
   return rows;
