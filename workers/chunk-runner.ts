@@ -3,8 +3,6 @@ import { readChunk, type ChunkRow } from '../shared/catalog/chunks.js';
 import { claimChunk, passRunGate, recordChunkBatch, setChunkStatus, setThrottleState, stepMayRun } from '../shared/catalog/lifecycle.js';
 import { backupTableName, findBackupTable } from '../shared/catalog/backups.js';
 import { readRun, readRunState, readStep, type RunRow, type StepRow } from '../shared/catalog/runs.js';
-import type { Tables } from '../shared/catalog/tables.js';
-import type { Config } from '../shared/config.js';
 import type { ChunkJobData } from '../shared/jobs.js';
 import { backoffDelay } from '../shared/fleet.js';
 import type { Logger } from '../shared/logger.js';
@@ -13,6 +11,7 @@ import type { BackfillSpec } from '../shared/definitions/schema.js';
 import { OperationError, ShutdownError } from '../shared/errors.js';
 import { nextBatchSize, resolveTarget, runForwardBatch, SubBatchBounds, type SubBatchPlan } from './backfill.js';
 import { handOutChunks } from './backfill-step.js';
+import type { RunnerDeps } from './step-context.js';
 import { RestoreBounds, runRestoreBatch } from './restore.js';
 import { readStoredMigration } from '../shared/catalog/definitions.js';
 import { advisorySessionUnlock, applyTimeouts, migrationTimeouts, resetSession, tryAdvisorySessionLock, type Timeouts } from './session.js';
@@ -28,16 +27,10 @@ export interface ChunkProgress {
   throttle: string | null;
 }
 
-export interface ChunkDeps {
-  pool: pg.Pool;
-  tables: Tables;
-  config: Config;
-  logger: Logger;
-  workerId: string;
+/** A step's dependencies, plus the fleet-wide throttles and the step queue a finished chunk reports to. */
+export interface ChunkDeps extends RunnerDeps {
   limiter: RateLimiter;
   governor: HealthGovernor;
-  stopping: () => boolean;
-  enqueueChunks: (chunks: ChunkRow[], migrationId: string) => Promise<void>;
   enqueueSteps: (steps: StepRow[]) => Promise<void>;
 }
 

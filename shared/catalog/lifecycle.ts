@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { ADVISORY_KEY_SQL, inTransaction, type Queryable } from '../db.js';
 import { OperationError } from '../errors.js';
 import type { ChunkRow } from './chunks.js';
-import type { RunRow, StepRow } from './runs.js';
+import { hasDownSteps, type RunRow, type StepRow } from './runs.js';
 import {
   ACTIVE_RUN_STATUSES,
   FINISHED_CHUNK_STATUSES,
@@ -81,8 +81,7 @@ export function stepMayRun(run: Pick<RunRow, 'status' | 'direction'>, step: Pick
 /** The status a paused run returns to: rolling back when it had begun undoing an up run, running otherwise. */
 export async function resumedStatus(db: Queryable, t: Tables, run: Pick<RunRow, 'run_id' | 'direction'>): Promise<RunStatus> {
   if (run.direction === 'down') return 'running';
-  const { rows } = await db.query(`SELECT 1 FROM ${t.steps} WHERE run_id = $1 AND direction = 'down' LIMIT 1`, [run.run_id]);
-  return rows.length > 0 ? 'rolling_back' : 'running';
+  return (await hasDownSteps(db, t, run.run_id)) ? 'rolling_back' : 'running';
 }
 
 // ---------------------------------------------------------------- steps
