@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { SQLSTATE, sqlstateOf } from './sqlstate.js';
 
 export type Queryable = Pick<pg.ClientBase, 'query'>;
 
@@ -33,6 +34,27 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
     throw error;
   } finally {
     client.release();
+  }
+}
+
+/** SQLSTATEs after which the same transaction, run again from the start, can succeed. */
+const CONFLICT_SQLSTATES = new Set([SQLSTATE.DEADLOCK_DETECTED, SQLSTATE.SERIALIZATION_FAILURE]);
+
+/**
+ * `inTransaction` for an operator's change (pause, cancel, retry) racing a busy fleet: when
+ * PostgreSQL aborts it as one side of a deadlock, or for a serialization failure, nothing of
+ * it was kept, so it runs again from the start (up to `attempts` times) instead of failing the
+ * command. `work` must have no effect outside the transaction.
+ */
+export async function inConflictRetriedTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, attempts = 4): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await inTransaction(pool, work);
+    } catch (error) {
+      const code = sqlstateOf(error);
+      if (attempt >= attempts || code === undefined || !CONFLICT_SQLSTATES.has(code as typeof SQLSTATE.DEADLOCK_DETECTED)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20 * attempt + Math.random() * 50));
+    }
   }
 }
 

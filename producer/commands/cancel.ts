@@ -1,7 +1,7 @@
 import { recordAudit } from '../../shared/catalog/audit.js';
 import { cancelOpenChunks, cancelSteps, failCancelledBackfills, setMigrationStatus, setRunStatus } from '../../shared/catalog/lifecycle.js';
 import { readRun, runSteps } from '../../shared/catalog/runs.js';
-import { inTransaction } from '../../shared/db.js';
+import { inConflictRetriedTransaction } from '../../shared/db.js';
 import { BadInputError } from '../../shared/errors.js';
 import { withDatabase, type CommandContext } from '../context.js';
 
@@ -12,7 +12,7 @@ import { withDatabase, type CommandContext } from '../context.js';
 export async function cancelCommand(ctx: CommandContext, options: { run: string; reason?: string }): Promise<number> {
   const { config } = ctx;
   await withDatabase(config, { create: true }, (db) =>
-    inTransaction(db.pool, async (client) => {
+    inConflictRetriedTransaction(db.pool, async (client) => {
       const run = await readRun(client, db.tables, options.run, { forUpdate: true });
       if (!run) throw new BadInputError(`unknown run ${options.run}`, { runId: options.run, field: '--run' });
       if (run.status !== 'running' && run.status !== 'paused' && run.status !== 'rolling_back') {

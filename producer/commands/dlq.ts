@@ -2,7 +2,7 @@ import type { Job } from 'bullmq';
 import { recordAudit } from '../../shared/catalog/audit.js';
 import { reopenCancelledSteps, reopenStoppedChunks, retryFailedStep, setRunStatus } from '../../shared/catalog/lifecycle.js';
 import { hasDownSteps, readRun } from '../../shared/catalog/runs.js';
-import { inTransaction } from '../../shared/db.js';
+import { inConflictRetriedTransaction } from '../../shared/db.js';
 import { enqueueSteps } from '../../shared/enqueue.js';
 import { BadInputError, OperationError } from '../../shared/errors.js';
 import type { DeadLetter } from '../../shared/jobs.js';
@@ -53,7 +53,7 @@ export async function dlqRetryCommand(ctx: CommandContext, id: string): Promise<
     if (!job) throw new BadInputError(`no dead letter ${id}`, { field: 'id' });
     const letter = job.data;
     const queued = await withDatabase(config, { create: true }, (db) =>
-      inTransaction(db.pool, async (client) => {
+      inConflictRetriedTransaction(db.pool, async (client) => {
         const run = await readRun(client, db.tables, letter.runId, { forUpdate: true });
         if (!run) throw new OperationError(`run ${letter.runId} is no longer in the catalog`, { runId: letter.runId });
         if (run.status !== 'failed') {

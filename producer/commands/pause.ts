@@ -2,7 +2,7 @@ import { recordAudit } from '../../shared/catalog/audit.js';
 import type { ChunkRow } from '../../shared/catalog/chunks.js';
 import { requeuePausedChunks, resumedStatus, setRunStatus } from '../../shared/catalog/lifecycle.js';
 import { readRun } from '../../shared/catalog/runs.js';
-import { inTransaction } from '../../shared/db.js';
+import { inConflictRetriedTransaction } from '../../shared/db.js';
 import { enqueueChunks } from '../../shared/enqueue.js';
 import { BadInputError } from '../../shared/errors.js';
 import { withDatabase, type CommandContext } from '../context.js';
@@ -32,7 +32,7 @@ export async function resumeCommand(ctx: CommandContext, options: { run: string 
 async function setStatus(ctx: CommandContext, runId: string, action: 'pause' | 'resume'): Promise<Map<string, ChunkRow[]>> {
   const { config } = ctx;
   return withDatabase(config, { create: true }, (db) =>
-    inTransaction(db.pool, async (client) => {
+    inConflictRetriedTransaction(db.pool, async (client) => {
       const run = await readRun(client, db.tables, runId, { forUpdate: true });
       if (!run) throw new BadInputError(`unknown run ${runId}`, { runId, field: '--run' });
       const allowed = action === 'pause' ? ['running', 'rolling_back'] : ['paused'];

@@ -72,15 +72,18 @@ describe('the restore of a rolled-back backfill', () => {
     expect(rate).toBeGreaterThan(RATE * 0.3);
 
     // Paused: once `pause` returns no sub-batch commits, until resumed.
-    expect((await fixture.cli(['pause', '--run', rollbackRun])).code).toBe(0);
+    const paused = await fixture.cli(['pause', '--run', rollbackRun]);
+    expect(paused.code, paused.stdout + paused.stderr).toBe(0);
     const atPause = await restored(fixture);
     await sleep(1_500);
     expect(await restored(fixture)).toBe(atPause);
-    expect((await fixture.cli(['resume', '--run', rollbackRun])).code).toBe(0);
+    const resumed = await fixture.cli(['resume', '--run', rollbackRun]);
+    expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
     await waitFor('the restore to go on', async () => (await restored(fixture)) > atPause, 30_000, 100);
 
     // Cancelled: the same, for good.
-    expect((await fixture.cli(['cancel', '--run', rollbackRun])).code).toBe(0);
+    const cancelled = await fixture.cli(['cancel', '--run', rollbackRun]);
+    expect(cancelled.code, cancelled.stdout + cancelled.stderr).toBe(0);
     const atCancel = await restored(fixture);
     await sleep(1_500);
     expect(await restored(fixture)).toBe(atCancel);
