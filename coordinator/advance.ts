@@ -2,7 +2,8 @@ import { recordAudit } from '../shared/catalog/audit.js';
 import { cancelSteps, queueSteps, setRunStatus } from '../shared/catalog/lifecycle.js';
 import { insertSteps, readRun, runSteps, type RunRow, type StepRow } from '../shared/catalog/runs.js';
 import { DISPATCHED_STATUSES } from '../shared/catalog/statuses.js';
-import { rollbackSteps } from '../shared/rollback.js';
+import { rollbackSteps, type RollbackPlan } from '../shared/rollback.js';
+import { readUndoInfo } from '../shared/catalog/definitions.js';
 import type { Tables } from '../shared/catalog/tables.js';
 import { refreshVersionDeployments } from '../shared/catalog/versions.js';
 import { inTransaction } from '../shared/db.js';
@@ -33,9 +34,20 @@ export async function advanceRun(pool: pg.Pool, t: Tables, runId: string): Promi
       if (stillActive) return { run, toEnqueue: [] };
       const reason = { message: `${failed.migration_id}: ${failed.last_error ?? 'failed'}`, code: failed.last_sqlstate };
       if (phase === 'up' && run.auto_rollback) {
-        const down = rollbackSteps(await runSteps(client, t, runId));
+        const rollback = await planRollback(client, t, runId);
+        const down = rollback.steps;
+        if (down.length === 0 && rollback.stoppedBefore) {
+          const message = `${reason.message}; ${partialRollbackMessage(rollback)}`;
+          await setRunStatus(client, t, runId, 'failed', { message, code: reason.code });
+          await refreshVersionDeployments(client, t, run.environment, runId);
+          await recordAudit(client, t, { actor: 'coordinator', action: 'run.failed', environment: run.environment, runId, details: { reason: message, left: rollback.left } });
+          return { run, toEnqueue: [] };
+        }
         await setRunStatus(client, t, runId, down.length > 0 ? 'rolling_back' : 'rolled_back', reason);
-        await recordAudit(client, t, { actor: 'coordinator', action: 'run.rollback_started', environment: run.environment, runId, details: { reason: reason.message, steps: down.length } });
+        await recordAudit(client, t, {
+          actor: 'coordinator', action: 'run.rollback_started', environment: run.environment, runId,
+          details: { reason: reason.message, steps: down.length, stopsBefore: rollback.stoppedBefore ?? null },
+        });
         await insertSteps(client, t, runId, down);
         if (down.length === 0) await refreshVersionDeployments(client, t, run.environment, runId);
         return { run, toEnqueue: await queueNextStage(client, t, runId, 'down') };
@@ -49,6 +61,15 @@ export async function advanceRun(pool: pg.Pool, t: Tables, runId: string): Promi
 
     if (current.every((step) => step.status === 'completed' || step.status === 'cancelled')) {
       const status = phase === 'down' && run.direction === 'up' ? 'rolled_back' : 'completed';
+      const rollback = status === 'rolled_back' ? await planRollback(client, t, runId) : undefined;
+      if (rollback?.stoppedBefore) {
+        // Undone as far as possible: what it stopped before stays applied, and the run says so.
+        const message = `${run.error ?? 'failed'}; ${partialRollbackMessage(rollback)}`;
+        await setRunStatus(client, t, runId, 'failed', { message });
+        await refreshVersionDeployments(client, t, run.environment, runId);
+        await recordAudit(client, t, { actor: 'coordinator', action: 'run.failed', environment: run.environment, runId, details: { reason: message, left: rollback.left } });
+        return { run, toEnqueue: [] };
+      }
       await setRunStatus(client, t, runId, status);
       await refreshVersionDeployments(client, t, run.environment, runId);
       await recordAudit(client, t, { actor: 'coordinator', action: `run.${status}`, environment: run.environment, runId });
@@ -56,6 +77,20 @@ export async function advanceRun(pool: pg.Pool, t: Tables, runId: string): Promi
     }
     return { run, toEnqueue: await queueNextStage(client, t, runId, phase) };
   });
+}
+
+/** The rollback of an up run's changes, from its up steps and the downs the catalog registered. */
+async function planRollback(client: pg.PoolClient, t: Tables, runId: string): Promise<RollbackPlan> {
+  const steps = await runSteps(client, t, runId);
+  const info = await readUndoInfo(client, t, steps.filter((step) => step.direction === 'up').map((step) => step.migration_id));
+  return rollbackSteps(steps, (migrationId) => info.get(migrationId)!);
+}
+
+/** What a rollback that stopped before a migration it cannot undo leaves, in words `status` shows. */
+export function partialRollbackMessage(rollback: RollbackPlan): string {
+  const { migrationId, reason } = rollback.stoppedBefore!;
+  const undone = rollback.steps.length;
+  return `rolled back ${undone} migration${undone === 1 ? '' : 's'} and stopped before ${migrationId}, which cannot be undone (${reason}); still applied: ${rollback.left.join(', ')}`;
 }
 
 /** Marks the lowest unfinished stage's pending steps queued, once nothing of an earlier stage is left. */

@@ -33,7 +33,7 @@ export async function reconcileJobs(pool: pg.Pool, t: Tables, queues: FleetQueue
     if (run.status === 'paused') continue;
     for (const step of await runSteps(pool, t, run.run_id)) {
       if (step.status !== 'queued' && step.status !== 'running') continue;
-      const stepChunkRows = step.kind === 'backfill' ? await stepChunks(pool, t, step.step_id) : [];
+      const stepChunkRows = step.kind === 'backfill' || step.kind === 'restore' ? await stepChunks(pool, t, step.step_id) : [];
       if (stepChunkRows.length > 0 && !stepChunkRows.every((chunk) => chunk.status === 'completed')) {
         const missing = await reconcileChunks(pool, t, queues.chunks, step);
         if (missing.length > 0) chunks.set(step.migration_id, missing);

@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../shared/config.js';
 import { EXIT_BAD_INPUT, EXIT_FAILED, MigratorError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
+import { baselineCommand } from './commands/baseline.js';
 import { backupsDropCommand, backupsListCommand } from './commands/backups.js';
 import { cancelCommand } from './commands/cancel.js';
 import { dlqListCommand, dlqPurgeCommand, dlqRetryCommand, dlqShowCommand } from './commands/dlq.js';
@@ -159,6 +160,17 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) =
     .requiredOption('--run <id>', 'the completed run')
     .addHelpText('after', '\nExample:\n  npm run migrate -- backups drop --run <run id>')
     .action(wrap(backupsDropCommand));
+  program
+    .command('baseline')
+    .description("adopt a database another tool migrated: record as applied what its history table lists (or everything up to --to), without running it")
+    .option('--to <id>', 'the last migration already in the database (instead of reading the tool\'s history table)')
+    .option('--json', 'machine-readable output')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  MIGRATIONS_DIR=db/migrations npm run migrate -- baseline          # reads __diesel_schema_migrations, flyway_schema_history, sqitch.changes or schema_migrations\n' +
+        '  npm run migrate -- baseline --to 2025.01.31_143000_add_veterinary_industry',
+    )
+    .action(wrap(baselineCommand));
   program
     .command('repair')
     .description('accept edits to applied migrations (records their new checksums and who accepted them)')

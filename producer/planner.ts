@@ -3,11 +3,12 @@ import path from 'node:path';
 import type { Environment } from '../shared/config.js';
 import type { CatalogState } from '../shared/catalog/state.js';
 import type { DefinitionSet, MigrationDefinition } from '../shared/definitions/loader.js';
-import { META_FILE, VERSIONS_FILE } from '../shared/definitions/loader.js';
-import { MIGRATION_ID, SEMVER } from '../shared/definitions/schema.js';
+import { META_FILE, undoProblem, VERSIONS_FILE } from '../shared/definitions/loader.js';
+import { stepKind, type StepKind } from '../shared/step-kind.js';
+import { SEMVER } from '../shared/definitions/schema.js';
 import { DriftError, PlanError } from '../shared/errors.js';
 
-export type StepKind = 'transactional' | 'non_transactional' | 'per_statement' | 'backfill';
+export { stepKind, type StepKind } from '../shared/step-kind.js';
 
 export interface PlannedStep {
   migrationId: string;
@@ -38,12 +39,16 @@ export interface PlanOptions {
   setId?: string;
 }
 
-const metaFile = (migration: MigrationDefinition) => path.join(migration.folder, META_FILE);
+/** The file that holds a migration's metadata: migration.yaml in pgfm's layout, the migration's own file or plan otherwise. */
+const metaFile = (migration: MigrationDefinition) => (migration.folder.endsWith('.sql') || migration.folder.endsWith('.plan') ? migration.folder : path.join(migration.folder, META_FILE));
 
-export function stepKind(migration: MigrationDefinition): StepKind {
-  if (migration.meta.backfill) return 'backfill';
-  if (migration.meta.transaction === 'per_statement') return 'per_statement';
-  return migration.up.transactional ? 'transactional' : 'non_transactional';
+/** Migrations of a plan a failed run could not undo automatically, each with the reason (a rollback stops before the latest one). */
+export function notUndoable(definitions: DefinitionSet, ids: string[]): Array<{ migrationId: string; reason: string }> {
+  const byId = new Map(definitions.migrations.map((migration) => [migration.id, migration]));
+  return ids.flatMap((migrationId) => {
+    const reason = undoProblem(byId.get(migrationId)!);
+    return reason === undefined ? [] : [{ migrationId, reason }];
+  });
 }
 
 function compareVersions(a: string, b: string): number {
@@ -59,7 +64,8 @@ export function checkDrift(definitions: DefinitionSet, state: CatalogState): str
   const known = new Set(definitions.migrations.map((migration) => migration.id));
   for (const migration of definitions.migrations) {
     const applied = state.migrations.get(migration.id);
-    if (applied?.status !== 'completed' || applied.checksum === migration.checksum) continue;
+    // A repeatable migration that changed is not drift: it is due again.
+    if (applied?.status !== 'completed' || applied.checksum === migration.checksum || migration.repeatable) continue;
     const changed = Object.keys({ ...migration.fileChecksums, ...(applied.fileChecksums ?? {}) })
       .filter((file) => migration.fileChecksums[file] !== applied.fileChecksums?.[file])
       .sort();
@@ -168,14 +174,16 @@ export function planUp(definitions: DefinitionSet, state: CatalogState, options:
     );
   }
 
-  const isPending = (id: string) => state.migrations.get(id)?.status !== 'completed';
+  const isPending = (id: string) => {
+    const applied = state.migrations.get(id);
+    return applied?.status !== 'completed' || (byId.get(id)!.repeatable && applied.checksum !== byId.get(id)!.checksum);
+  };
   let roots: string[];
   if (options.setId !== undefined) {
     const set = definitions.sets.find((candidate) => candidate.id === options.setId);
     if (!set) throw new PlanError(`unknown coordinated set ${options.setId}`, { setId: options.setId, field: '--set' });
     roots = set.execution_order;
-  } else if (options.to !== undefined && MIGRATION_ID.test(options.to)) {
-    if (!byId.has(options.to)) throw new PlanError(`unknown migration ${options.to}`, { migrationId: options.to, field: '--to' });
+  } else if (options.to !== undefined && byId.has(options.to)) {
     roots = [options.to];
   } else if (options.to !== undefined && SEMVER.test(options.to)) {
     if (!definitions.versions.some((version) => version.version === options.to)) {
@@ -185,7 +193,7 @@ export function planUp(definitions: DefinitionSet, state: CatalogState, options:
       .filter((migration) => migration.meta.schema_version !== undefined && compareVersions(migration.meta.schema_version, options.to!) <= 0)
       .map((migration) => migration.id);
   } else if (options.to !== undefined) {
-    throw new PlanError(`--to takes a migration id or a schema version, not "${options.to}"`, { field: '--to' });
+    throw new PlanError(`--to takes a migration id or a schema version: no migration is "${options.to}" (unknown migration), and it is not a version`, { field: '--to' });
   } else {
     roots = allIds;
   }
@@ -209,6 +217,14 @@ export function planUp(definitions: DefinitionSet, state: CatalogState, options:
     }
   }
   checkVersions(definitions, state, chosen);
+  checkConflicts(definitions, state, chosen);
+  const cannotUndo = notUndoable(definitions, chosen.map((migration) => migration.id));
+  if (cannotUndo.length > 0) {
+    warnings.push(
+      `if this run fails, its rollback stops before ${cannotUndo.at(-1)!.migrationId}: ` +
+        cannotUndo.map(({ migrationId, reason }) => `${migrationId} cannot be undone automatically (${reason})`).join('; '),
+    );
+  }
 
   const stageOf = new Map<string, number>();
   const stages: PlannedStep[][] = [];
@@ -237,6 +253,22 @@ export function planUp(definitions: DefinitionSet, state: CatalogState, options:
     .update(JSON.stringify({ environment: options.environment, direction: 'up', stages: compact.map((steps) => steps.map((s) => s.migrationId)) }))
     .digest('hex');
   return { environment: options.environment, direction: 'up', target: options.to ?? null, setId: options.setId ?? null, stages: compact, warnings, hash };
+}
+
+/** Sqitch's conflicts: a change is not applied while a change it conflicts with is applied, or planned before it. */
+function checkConflicts(definitions: DefinitionSet, state: CatalogState, chosen: MigrationDefinition[]): void {
+  const chosenIds = chosen.map((migration) => migration.id);
+  for (const [index, migration] of chosen.entries()) {
+    for (const conflict of migration.conflicts) {
+      const name = conflict.replace(/^[^:]*:/, '');
+      if (conflict.includes(':') && definitions.project !== undefined && !conflict.startsWith(`${definitions.project}:`)) continue;
+      const instances = definitions.migrations.filter((other) => other.id === name || other.id.startsWith(`${name}@`)).map((other) => other.id);
+      const live = instances.find((id) => state.migrations.get(id)?.status === 'completed' || chosenIds.slice(0, index).includes(id));
+      if (live !== undefined) {
+        throw new PlanError(`${migration.id} conflicts with ${live}, which ${chosenIds.includes(live) ? 'this run applies before it' : 'is applied'}`, { migrationId: migration.id, field: 'conflicts' });
+      }
+    }
+  }
 }
 
 function checkVersions(definitions: DefinitionSet, state: CatalogState, chosen: MigrationDefinition[]): void {
@@ -280,12 +312,15 @@ function checkVersions(definitions: DefinitionSet, state: CatalogState, chosen: 
 export function planDown(definitions: DefinitionSet, state: CatalogState, options: { environment: Environment; to: string }): Plan {
   const byId = new Map(definitions.migrations.map((migration) => [migration.id, migration]));
   if (!byId.has(options.to)) throw new PlanError(`unknown migration ${options.to}`, { migrationId: options.to, field: '--to' });
+  // A down runs the registered scripts: the files must still be what was applied (or accepted with `repair`).
+  const warnings = checkDrift(definitions, state);
   const { plain, versionDeps } = dependencyGraph(definitions);
-  const undo = definitions.migrations.filter((migration) => migration.id > options.to && state.migrations.get(migration.id)?.status === 'completed');
+  const position = definitions.migrations.findIndex((migration) => migration.id === options.to);
+  const undo = definitions.migrations.slice(position + 1).filter((migration) => state.migrations.get(migration.id)?.status === 'completed');
   for (const migration of undo) {
-    const reversible = migration.down !== undefined || (migration.meta.backfill?.set !== undefined && migration.meta.backfill.backup);
-    if (!reversible) {
-      throw new PlanError(`migration ${migration.id} is irreversible: cannot go down past it`, { migrationId: migration.id, file: metaFile(migration), field: 'irreversible' });
+    const problem = undoProblem(migration);
+    if (problem !== undefined) {
+      throw new PlanError(`cannot go down past ${migration.id}: ${problem}`, { migrationId: migration.id, file: migration.down?.file ?? metaFile(migration), field: 'down' });
     }
   }
   const undoing = new Set(undo.map((migration) => migration.id));
@@ -301,7 +336,7 @@ export function planDown(definitions: DefinitionSet, state: CatalogState, option
     (stages[index] ??= []).push({
       migrationId: migration.id,
       stage: index,
-      kind: stepKind(migration),
+      kind: stepKind(migration, 'down'),
       schemaVersion: migration.meta.schema_version ?? null,
       setId: null,
       after: dependents(migration.id).filter((id) => undoing.has(id)).sort(),
@@ -311,5 +346,5 @@ export function planDown(definitions: DefinitionSet, state: CatalogState, option
   const hash = createHash('sha256')
     .update(JSON.stringify({ environment: options.environment, direction: 'down', stages: compact.map((steps) => steps.map((s) => s.migrationId)) }))
     .digest('hex');
-  return { environment: options.environment, direction: 'down', target: options.to, setId: null, stages: compact, warnings: [], hash };
+  return { environment: options.environment, direction: 'down', target: options.to, setId: null, stages: compact, warnings, hash };
 }

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { LAYOUT_NAMES } from './definitions/layouts/source.js';
 import { ConfigError } from './errors.js';
 
 export const ENVIRONMENTS = ['development', 'staging', 'production'] as const;
@@ -30,6 +31,8 @@ export const configSchema = z.object({
     .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only')
     .default('pgfm'),
   MIGRATIONS_DIR: z.string().min(1).default('migrations'),
+  /** Whose folder layout MIGRATIONS_DIR holds; auto: recognised from the files (pgfm's own when there are none). */
+  MIGRATIONS_LAYOUT: z.enum(['auto', ...LAYOUT_NAMES]).default('auto'),
   ENVIRONMENT: z.enum(ENVIRONMENTS).default('development'),
   CATALOG_SCHEMA: z
     .string()

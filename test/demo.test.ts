@@ -20,7 +20,7 @@ describe('npm run demo', () => {
     expect(code, output).toBe(0);
     expect(output).toMatch(/run [0-9a-f-]{36} completed/);
     expect(output).toMatch(/2025\.01\.31_160002_unified_satisfaction_view\s+5\.2\.0\s+view\s+completed/);
-    expect(output).toMatch(/rolled_back: 2025\.02\.01_090001_demo_require_primary_phone: column "phone_primary" of relation "customers" contains null values/);
+    expect(output).toMatch(/rolled_back: 2025\.02\.01_090001_demo_require_primary_phone: 2025\.02\.01_090001_demo_require_primary_phone\/up\.sql:\d+: column \\?"phone_primary\\?" of relation \\?"customers\\?" contains null values/);
     expect(output).toMatch(/dead-step-\d+-g0\s+2025\.02\.01_090001_demo_require_primary_phone\s+up/);
     expect(output).toMatch(/Bull Board: http:\/\/127\.0\.0\.1:\d+\/ {2}user demo, password \S+/);
   }, 180_000);

@@ -9,6 +9,7 @@ import { ensureBackupTable, explainBackfill, resolveTarget, splitKeySpace } from
 import { splitBackup } from './restore.js';
 import { advisorySessionUnlock, applyTimeouts, expectAllTrue, tryAdvisorySessionLock } from './session.js';
 import { alreadyDone, currentStatus, finish, inTx, markAlreadyDone, migrationLockKey, type ExecutionContext, type StepOutcome } from './step-context.js';
+import { runStatement } from './statement-errors.js';
 
 /**
  * A backfill's life in one place: its step job prepares it (up.sql with the proof it can
@@ -77,7 +78,7 @@ export async function backfillUp(client: pg.PoolClient, ctx: ExecutionContext): 
       await inTx(client, async () => {
         await applyTimeouts(client, ctx.timeouts, true);
         await expectAllTrue(client, migration.meta.prerequisite_checks, 'prerequisite check', migration.migrationId);
-        for (const statement of migration.up.statements) await client.query(statement.text);
+        for (const statement of migration.up.statements) await runStatement(client, migration.up, statement);
         await client.query('SET LOCAL row_security = off');
         const target = await resolveTarget(client, spec, migration.migrationId);
         await explainBackfill(client, spec, target);
@@ -128,13 +129,13 @@ export async function backfillDown(client: pg.PoolClient, ctx: ExecutionContext)
       const chunks = await dispatchChunks(client, ctx, () => splitBackup(client, backupTable, spec.chunk_keys ?? deps.config.CHUNK_KEYS));
       if (chunks === 'dispatched') return 'dispatched';
       rowsRestored = chunks.reduce((sum, chunk) => sum + Number(chunk.rows_changed), 0);
-    } else if (status === 'completed') {
+    } else if (status?.status === 'completed') {
       throw new OperationError(`no backup of old values for ${migration.migrationId}: cannot restore`, { migrationId: migration.migrationId });
     }
     // No backup and not completed: the forward step never got past its preparation, so no row changed.
     await inTx(client, async () => {
       await applyTimeouts(client, ctx.timeouts, true);
-      for (const statement of migration.down?.statements ?? []) await client.query(statement.text);
+      for (const statement of migration.down?.statements ?? []) await runStatement(client, migration.down!, statement);
       await finish(client, ctx, { rowsAffected: rowsRestored, statementsDone: migration.down?.statements.length ?? 0 });
     });
     return 'applied';

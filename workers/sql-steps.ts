@@ -6,6 +6,7 @@ import type { SqlStatement } from '../shared/sql/statements.js';
 import { quoteIdent } from '../shared/sql/quote.js';
 import { advisorySessionUnlock, advisoryXactLock, applyTimeouts, expectAllTrue, tryAdvisorySessionLock } from './session.js';
 import { alreadyDone, currentStatus, finish, inTx, markAlreadyDone, migrationLockKey, type ExecutionContext, type StepOutcome } from './step-context.js';
+import { runStatement } from './statement-errors.js';
 
 /** Schema steps: a file in one transaction, or statement by statement with progress recorded after each. */
 
@@ -16,7 +17,7 @@ export async function transactionalStep(client: pg.PoolClient, ctx: ExecutionCon
     if (alreadyDone(ctx, await currentStatus(client, ctx))) return markAlreadyDone(client, ctx);
     if (ctx.step.direction === 'up') await expectAllTrue(client, ctx.migration.meta.prerequisite_checks, 'prerequisite check', ctx.migration.migrationId);
     let rows = 0;
-    for (const statement of script.statements) rows += (await client.query(statement.text)).rowCount ?? 0;
+    for (const statement of script.statements) rows += (await runStatement(client, script, statement)).rowCount ?? 0;
     await finish(client, ctx, { rowsAffected: rows, statementsDone: script.statements.length });
     return 'applied';
   });
@@ -46,9 +47,14 @@ async function validIndexExists(client: pg.ClientBase, statement: SqlStatement):
 }
 
 /**
- * Statements that cannot share a transaction run one by one; progress is recorded after
- * each, so a redelivered job continues where the last attempt stopped. A session-level
- * advisory lock keeps two workers off the same migration.
+ * Statements run one by one: a file with statements that cannot share a transaction, one its
+ * tool runs without a transaction, or one that manages its own transactions (`BEGIN; ...
+ * COMMIT;`, run as written). Progress is recorded in the statement's own transaction: with each
+ * statement outside the file's blocks, and for a block of the file just before its COMMIT, so
+ * a redelivered job goes on after the last committed statement or block and never repeats one.
+ * Only a statement that cannot run in a transaction (CREATE INDEX CONCURRENTLY, VACUUM) can be
+ * repeated, when an attempt dies between it and its record. A session-level advisory lock
+ * keeps two workers off the same migration.
  */
 export async function statementByStatementStep(client: pg.PoolClient, ctx: ExecutionContext, script: SqlScript): Promise<StepOutcome> {
   const { deps, step, migration } = ctx;
@@ -57,6 +63,7 @@ export async function statementByStatementStep(client: pg.PoolClient, ctx: Execu
   // Another live session owns the migration (a duplicate delivery): leave it to the owner; if
   // the owner dies, reconciliation sends the step out again.
   if (!(await tryAdvisorySessionLock(client, key))) return 'skipped';
+  let inBlock = false;
   try {
     if (alreadyDone(ctx, await currentStatus(client, ctx))) return await markAlreadyDone(client, ctx);
     await applyTimeouts(client, ctx.timeouts, false);
@@ -65,9 +72,17 @@ export async function statementByStatementStep(client: pg.PoolClient, ctx: Execu
     let rowsAffected = 0;
     for (let index = done; index < script.statements.length; index++) {
       const statement = script.statements[index]!;
-      if (statement.transactional) {
+      const control = statement.control?.kind;
+      if (control !== undefined || inBlock) {
+        if (control === 'COMMIT' && inBlock) await setStatementsDone(client, t, step.step_id, index + 1);
+        const result = await runStatement(client, script, statement);
+        if (control === undefined) rowsAffected += result.rowCount ?? 0;
+        if (control === 'BEGIN' || control === 'START') inBlock = true;
+        if (control === 'COMMIT' || control === 'ROLLBACK') inBlock = statement.control!.chain;
+        if (!inBlock) await setStatementsDone(client, t, step.step_id, index + 1);
+      } else if (statement.transactional) {
         await inTx(client, async () => {
-          rowsAffected += (await client.query(statement.text)).rowCount ?? 0;
+          rowsAffected += (await runStatement(client, script, statement)).rowCount ?? 0;
           await setStatementsDone(client, t, step.step_id, index + 1);
         });
       } else {
@@ -78,7 +93,7 @@ export async function statementByStatementStep(client: pg.PoolClient, ctx: Execu
         }
         await dropInvalidIndex(client, statement);
         try {
-          await client.query(statement.text);
+          await runStatement(client, script, statement);
         } catch (error) {
           await dropInvalidIndex(client, statement).catch(() => undefined);
           throw error;
@@ -92,6 +107,8 @@ export async function statementByStatementStep(client: pg.PoolClient, ctx: Execu
     });
     return 'applied';
   } finally {
+    // A statement that failed inside one of the file's own blocks left that transaction open, aborted.
+    if (inBlock) await client.query('ROLLBACK').catch(() => undefined);
     await client.query('RESET lock_timeout; RESET statement_timeout').catch(() => undefined);
     await advisorySessionUnlock(client, key).catch(() => undefined);
   }

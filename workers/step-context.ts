@@ -3,13 +3,15 @@ import { recordAudit } from '../shared/catalog/audit.js';
 import type { ChunkRow } from '../shared/catalog/chunks.js';
 import type { StoredMigration } from '../shared/catalog/definitions.js';
 import { completeExecution, skipExecution } from '../shared/catalog/executions.js';
-import { completeStep, readMigrationStatus, setMigrationStatus } from '../shared/catalog/lifecycle.js';
+import { completeStep, readMigrationStatus, setMigrationStatus, type MigrationStatusRow } from '../shared/catalog/lifecycle.js';
+import type { SqlScript } from '../shared/definitions/loader.js';
 import type { RunRow, StepRow } from '../shared/catalog/runs.js';
 import type { Tables } from '../shared/catalog/tables.js';
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { runMigrationTests } from './migration-tests.js';
 import { expectAllTrue, type Timeouts } from './session.js';
+import { runStatement } from './statement-errors.js';
 
 /**
  * What every kind of step shares: its dependencies, the context of one attempt, and the
@@ -46,13 +48,46 @@ export interface ExecutionContext {
 }
 
 
-export async function currentStatus(client: pg.ClientBase, ctx: ExecutionContext): Promise<string | undefined> {
-  return (await readMigrationStatus(client, ctx.deps.tables, ctx.migration.migrationId, ctx.run.environment))?.status;
+export async function currentStatus(client: pg.ClientBase, ctx: ExecutionContext): Promise<Pick<MigrationStatusRow, 'status' | 'applied_checksum'> | undefined> {
+  return readMigrationStatus(client, ctx.deps.tables, ctx.migration.migrationId, ctx.run.environment);
 }
 
-/** Whether the migration's effect is already where this step wants it (a redelivered or repeated job). */
-export function alreadyDone(ctx: ExecutionContext, status: string | undefined): boolean {
-  return ctx.step.direction === 'up' ? status === 'completed' : status !== 'completed' && status !== 'failed';
+/**
+ * Whether the migration's effect is already where this step wants it (a redelivered or
+ * repeated job). Applied with other files (a Flyway repeatable changed since) is not done.
+ */
+export function alreadyDone(ctx: ExecutionContext, current: Pick<MigrationStatusRow, 'status' | 'applied_checksum'> | undefined): boolean {
+  const status = current?.status;
+  if (ctx.step.direction === 'up') return status === 'completed' && current!.applied_checksum === ctx.migration.checksum;
+  return status !== 'completed' && status !== 'failed';
+}
+
+/**
+ * Runs a verify script inside the applying transaction. A script that manages its own
+ * transaction (Sqitch's `BEGIN; ... ROLLBACK;`) gets a savepoint for it instead, so its
+ * ROLLBACK undoes only what the checks did.
+ */
+async function runVerify(client: pg.ClientBase, script: SqlScript): Promise<void> {
+  for (const statement of script.statements) {
+    switch (statement.control?.kind) {
+      case undefined:
+        await runStatement(client, script, statement);
+        break;
+      case 'BEGIN':
+      case 'START':
+        await client.query('SAVEPOINT pgfm_verify');
+        break;
+      case 'COMMIT':
+        await client.query('RELEASE SAVEPOINT pgfm_verify');
+        break;
+      case 'ROLLBACK':
+        await client.query('ROLLBACK TO SAVEPOINT pgfm_verify');
+        await client.query('RELEASE SAVEPOINT pgfm_verify');
+        break;
+      default:
+        await runStatement(client, script, statement);
+    }
+  }
 }
 
 /** Validation, tests, status and records: committed in the caller's transaction together with the effect. */
@@ -60,7 +95,7 @@ export async function finish(client: pg.ClientBase, ctx: ExecutionContext, resul
   const { deps, run, step, migration } = ctx;
   const t = deps.tables;
   if (step.direction === 'up') {
-    for (const statement of migration.verify?.statements ?? []) await client.query(statement.text);
+    if (migration.verify) await runVerify(client, migration.verify);
     await expectAllTrue(client, migration.meta.post_validations, 'post-validation', migration.migrationId);
     await runMigrationTests(client, t, migration, { environment: run.environment, executionId: ctx.executionId });
   }

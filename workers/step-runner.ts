@@ -8,6 +8,7 @@ import type { StepJobData } from '../shared/jobs.js';
 import { backfillDown, backfillUp } from './backfill-step.js';
 import { migrationTimeouts, resetSession } from './session.js';
 import { statementByStatementStep, transactionalStep } from './sql-steps.js';
+import { runMode, type SqlScript } from '../shared/definitions/loader.js';
 import type { ExecutionContext, RunnerDeps, StepOutcome } from './step-context.js';
 
 export type { RunnerDeps, StepOutcome };
@@ -69,7 +70,11 @@ export async function runStep(deps: RunnerDeps, data: StepJobData, attempt: numb
     await failExecution(pool, t, executionId, {
       message: (error as Error).message,
       sqlstate: (error as { code?: string }).code,
-      details: { position: (error as { position?: string }).position, where: (error as { where?: string }).where },
+      details: Object.fromEntries(
+        (['position', 'where', 'detail', 'hint', 'schema', 'table', 'column', 'constraint', 'dataType'] as const)
+          .map((field) => [field, (error as Record<string, unknown>)[field]])
+          .filter(([, value]) => value !== undefined),
+      ),
     }).catch((recordError) => logger.error({ err: recordError }, 'could not record the failed attempt'));
     throw error;
   } finally {
@@ -85,16 +90,22 @@ async function execute(client: pg.PoolClient, ctx: ExecutionContext): Promise<St
   const { step, migration } = ctx;
   if (step.direction === 'up') {
     if (migration.meta.backfill) return backfillUp(client, ctx);
-    return migration.up.transactional && migration.meta.transaction !== 'per_statement'
-      ? transactionalStep(client, ctx, migration.up)
-      : statementByStatementStep(client, ctx, migration.up);
+    return runScript(client, ctx, migration.up);
   }
   if (migration.meta.backfill?.set !== undefined && migration.meta.backfill.backup) return backfillDown(client, ctx);
   if (!migration.down) {
-    throw new OperationError(`migration ${migration.migrationId} is irreversible (no down.sql)`, { migrationId: migration.migrationId });
+    const reason = migration.downError ? `its down cannot be used: ${migration.downError}` : 'it is irreversible (no down)';
+    throw new OperationError(`migration ${migration.migrationId} cannot be undone: ${reason}`, { migrationId: migration.migrationId });
   }
-  return migration.down.transactional && migration.meta.transaction !== 'per_statement'
-    ? transactionalStep(client, ctx, migration.down)
-    : statementByStatementStep(client, ctx, migration.down);
+  return runScript(client, ctx, migration.down);
 }
 
+function runScript(client: pg.PoolClient, ctx: ExecutionContext, script: SqlScript): Promise<StepOutcome> {
+  switch (runMode(script, ctx.migration.meta)) {
+    case 'transaction':
+      return transactionalStep(client, ctx, script);
+    case 'script':
+    case 'per_statement':
+      return statementByStatementStep(client, ctx, script);
+  }
+}

@@ -7,7 +7,9 @@ import type { DefinitionSet } from '../../shared/definitions/loader.js';
 import { BadInputError } from '../../shared/errors.js';
 import { rollbackSteps } from '../../shared/rollback.js';
 import type { CommandContext, Database } from '../context.js';
-import { dependencyGraph, planDown } from '../planner.js';
+import { checkDrift, dependencyGraph, planDown } from '../planner.js';
+import { undoProblem } from '../../shared/definitions/loader.js';
+import { stepKind } from '../../shared/step-kind.js';
 import { createRun } from '../runs.js';
 import { planAndStartRun } from './report-run.js';
 
@@ -53,7 +55,26 @@ export async function rollbackCommand(ctx: CommandContext, options: { run: strin
     const upSteps = (await runSteps(client, db.tables, run.run_id)).filter(
       (step) => step.direction === 'up' && ['completed', 'failed'].includes(state.migrations.get(step.migration_id)?.status ?? ''),
     );
-    const steps = rollbackSteps(upSteps);
+    // The files must still be what was applied (or accepted with `repair`): a rollback runs the registered downs.
+    checkDrift(definitions, state);
+    const byId = new Map(definitions.migrations.map((migration) => [migration.id, migration]));
+    const rollback = rollbackSteps(upSteps, (migrationId) => {
+      const migration = byId.get(migrationId);
+      if (!migration) {
+        throw new BadInputError(`run ${run.run_id} applied ${migrationId}, whose definition is no longer in ${definitions.dir}`, { runId: run.run_id, migrationId, field: '--run' });
+      }
+      const problem = undoProblem(migration);
+      return { kind: stepKind(migration, 'down'), ...(problem === undefined ? {} : { problem }) };
+    });
+    if (rollback.stoppedBefore) {
+      const { migrationId, reason } = rollback.stoppedBefore;
+      throw new BadInputError(`run ${run.run_id} cannot be rolled back: ${migrationId} cannot be undone (${reason}); use \`down --to\` to undo what came after it`, {
+        runId: run.run_id,
+        migrationId,
+        field: '--run',
+      });
+    }
+    const steps = rollback.steps;
     await refuseUndoingDependencies(client, db, definitions, state, run, new Set(steps.map((step) => step.migrationId)));
     const plan = { kind: 'rollback' as const, environment: run.environment, rollbackOf: run.run_id, steps };
     return createRun(

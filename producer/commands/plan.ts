@@ -11,7 +11,7 @@ export interface PlanOptions {
 }
 
 export async function computePlan(ctx: CommandContext, options: PlanOptions): Promise<Plan> {
-  const definitions = await loadDefinitions(ctx.config.migrationsDir);
+  const definitions = await loadDefinitions(ctx.config.migrationsDir, ctx.config.MIGRATIONS_LAYOUT);
   const state = await withDatabase(ctx.config, { create: false }, async (db) =>
     db.catalogReady ? readCatalogState(db.pool, db.tables, ctx.config.ENVIRONMENT) : emptyCatalogState(),
   );

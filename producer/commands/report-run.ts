@@ -18,7 +18,7 @@ export async function planAndStartRun(
   options: { wait?: boolean; json?: boolean },
   create: (client: pg.PoolClient, db: Database, definitions: DefinitionSet, state: CatalogState) => Promise<CreateOutcome>,
 ): Promise<number> {
-  const definitions = await loadDefinitions(ctx.config.migrationsDir);
+  const definitions = await loadDefinitions(ctx.config.migrationsDir, ctx.config.MIGRATIONS_LAYOUT);
   return withDatabase(ctx.config, { create: true }, async (db) => {
     const outcome = await inTransaction(db.pool, async (client) => {
       await lockEnvironment(client, ctx.config.ENVIRONMENT);

@@ -12,7 +12,7 @@ const seconds = (from: Date | null, to: Date | null) => (from ? (((to ?? new Dat
 /** Without --run: every migration's status in ENVIRONMENT and the latest runs. With --run: that run's steps. */
 export async function statusCommand(ctx: CommandContext, options: { run?: string; json?: boolean }): Promise<number> {
   if (options.run) return runStatus(ctx, options.run, options.json ?? false);
-  const definitions = await loadDefinitions(ctx.config.migrationsDir);
+  const definitions = await loadDefinitions(ctx.config.migrationsDir, ctx.config.MIGRATIONS_LAYOUT);
   const { rows, runs } = await withDatabase(ctx.config, { create: false }, async (db) => {
     const state = db.catalogReady ? await readCatalogState(db.pool, db.tables, ctx.config.ENVIRONMENT) : undefined;
     const runs = db.catalogReady ? await latestRuns(db.pool, db.tables, 5) : [];

@@ -5,7 +5,7 @@ import { planUp } from '../planner.js';
 
 /** Checks definitions alone: schema, SQL syntax, dependencies, sets and versions. No database needed. */
 export async function validateCommand(ctx: CommandContext, options: { json?: boolean }): Promise<number> {
-  const definitions = await loadDefinitions(ctx.config.migrationsDir);
+  const definitions = await loadDefinitions(ctx.config.migrationsDir, ctx.config.MIGRATIONS_LAYOUT);
   const plan = planUp(definitions, emptyCatalogState(), { environment: ctx.config.ENVIRONMENT });
   const summary = {
     valid: true,
@@ -13,12 +13,13 @@ export async function validateCommand(ctx: CommandContext, options: { json?: boo
     sets: definitions.sets.length,
     versions: definitions.versions.length,
     stages: plan.stages.length,
-    warnings: definitions.warnings,
+    layout: definitions.layout,
+    warnings: plan.warnings,
   };
   if (options.json) ctx.out(JSON.stringify(summary));
   else {
-    ctx.out(`ok: ${summary.migrations} migrations, ${summary.sets} coordinated sets, ${summary.versions} versions, ${summary.stages} stages`);
-    for (const warning of definitions.warnings) ctx.out(`warning: ${warning}`);
+    ctx.out(`ok: ${summary.migrations} migrations, ${summary.sets} coordinated sets, ${summary.versions} versions, ${summary.stages} stages${definitions.layout === 'pgfm' ? '' : ` (${definitions.layout} layout)`}`);
+    for (const warning of plan.warnings) ctx.out(`warning: ${warning}`);
   }
   return 0;
 }

@@ -1,5 +1,7 @@
 import type { Queryable } from '../db.js';
-import type { DefinitionSet, MigrationDefinition, SqlScript } from '../definitions/loader.js';
+import { undoProblem, type DefinitionSet, type MigrationDefinition, type SqlScript } from '../definitions/loader.js';
+import type { UndoInfo } from '../rollback.js';
+import { stepKind } from '../step-kind.js';
 import { SEMVER, type MigrationMeta } from '../definitions/schema.js';
 import { OperationError } from '../errors.js';
 import type { Tables } from './tables.js';
@@ -9,7 +11,7 @@ const scriptText = (script: SqlScript | undefined) =>
 
 function rollbackStrategy(migration: MigrationDefinition): 'sql_script' | 'backup_restore' | 'irreversible' {
   if (migration.meta.backfill?.set !== undefined && migration.meta.backfill.backup) return 'backup_restore';
-  return migration.down ? 'sql_script' : 'irreversible';
+  return undoProblem(migration) === undefined ? 'sql_script' : 'irreversible';
 }
 
 /**
@@ -67,7 +69,7 @@ export async function registerDefinitions(db: Queryable, t: Tables, definitions:
         meta.schema_version ?? null, meta.target_schemas, meta.target_tables, meta.depends_on ?? null, meta.blocks,
         scriptText(migration.up), scriptText(migration.down), scriptText(migration.verify), JSON.stringify(meta),
         migration.checksum, JSON.stringify(migration.fileChecksums),
-        JSON.stringify({ up: migration.up, down: migration.down ?? null, verify: migration.verify ?? null }),
+        JSON.stringify({ up: migration.up, down: migration.down ?? null, verify: migration.verify ?? null, downError: migration.downError ?? null }),
       ],
     );
     await db.query(
@@ -121,6 +123,8 @@ export interface StoredMigration {
   meta: MigrationMeta & { name: string };
   up: SqlScript;
   down: SqlScript | null;
+  /** Why the registered down cannot be used (it did not parse), if so. */
+  downError: string | null;
   verify: SqlScript | null;
   checksum: string;
   fileChecksums: Record<string, string>;
@@ -129,7 +133,7 @@ export interface StoredMigration {
 export async function readStoredMigration(db: Queryable, t: Tables, migrationId: string): Promise<StoredMigration> {
   const { rows } = await db.query<{
     definition: StoredMigration['meta'];
-    scripts: { up: SqlScript; down: SqlScript | null; verify: SqlScript | null };
+    scripts: { up: SqlScript; down: SqlScript | null; verify: SqlScript | null; downError?: string | null };
     checksum: string;
     file_checksums: Record<string, string>;
   }>(`SELECT definition, scripts, checksum, file_checksums FROM ${t.migrations} WHERE migration_id = $1`, [migrationId]);
@@ -140,6 +144,7 @@ export async function readStoredMigration(db: Queryable, t: Tables, migrationId:
     meta: row.definition,
     up: row.scripts.up,
     down: row.scripts.down,
+    downError: row.scripts.downError ?? null,
     verify: row.scripts.verify,
     checksum: row.checksum,
     fileChecksums: row.file_checksums,
@@ -150,4 +155,29 @@ export async function readStoredMigration(db: Queryable, t: Tables, migrationId:
 export async function registeredChecksums(db: Queryable, t: Tables, migrationIds: string[]): Promise<Map<string, string>> {
   const { rows } = await db.query<{ migration_id: string; checksum: string }>(`SELECT migration_id, checksum FROM ${t.migrations} WHERE migration_id = ANY($1)`, [migrationIds]);
   return new Map(rows.map((row) => [row.migration_id, row.checksum]));
+}
+
+/** How each migration's down runs and why it cannot be undone, if so, from what the catalog registered. */
+export async function readUndoInfo(db: Queryable, t: Tables, migrationIds: string[]): Promise<Map<string, UndoInfo>> {
+  const info = new Map<string, UndoInfo>();
+  for (const migrationId of [...new Set(migrationIds)]) {
+    const stored = await readStoredMigration(db, t, migrationId);
+    const problem = undoProblem({ id: migrationId, meta: stored.meta, down: stored.down ?? undefined, downError: stored.downError ?? undefined });
+    info.set(migrationId, { kind: stepKind(stored, 'down'), ...(problem === undefined ? {} : { problem }) });
+  }
+  return info;
+}
+
+/** The SQL the catalog holds for a migration's scripts (what workers run), as text. */
+export async function registeredScriptTexts(db: Queryable, t: Tables, migrationId: string): Promise<Record<'up' | 'down' | 'verify', string | null> | undefined> {
+  const { rows } = await db.query<{ up: string | null; down: string | null; verify: string | null }>(
+    `SELECT up_sql AS up, down_sql AS down, verify_sql AS verify FROM ${t.migrations} WHERE migration_id = $1`,
+    [migrationId],
+  );
+  return rows[0];
+}
+
+/** The text registerDefinitions stores for each of a migration's scripts. */
+export function definitionScriptTexts(migration: MigrationDefinition): Record<'up' | 'down' | 'verify', string | null> {
+  return { up: scriptText(migration.up), down: scriptText(migration.down), verify: scriptText(migration.verify) };
 }

@@ -1,19 +1,21 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, realpath, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { DefinitionError } from '../errors.js';
 import { parseStatements, type SqlStatement } from '../sql/statements.js';
-import { isInside, readDefinitionText, resolveLink } from './read-text.js';
+import { scriptMode, statementLabel, type ScriptMode } from '../sql/script-mode.js';
+import { readLayout } from './layouts/detect.js';
+import { META_FILE, SETS_DIR, SQL_FILES, VERSIONS_FILE } from './layouts/pgfm.js';
+import type { LayoutName, RawMigration, ScriptSource } from './layouts/source.js';
+import { readDefinitionText } from './read-text.js';
 import { checkFragments } from './fragment-checks.js';
 import {
   coordinatedSetSchema,
   INERT_MIGRATION_FIELDS,
   INERT_SET_FIELDS,
-  isMigrationId,
-  MIGRATION_ID,
   migrationMetaSchema,
   versionsFileSchema,
   type CoordinatedSet,
@@ -21,10 +23,7 @@ import {
   type VersionDefinition,
 } from './schema.js';
 
-export const SQL_FILES = ['up.sql', 'down.sql', 'verify.sql'] as const;
-export const META_FILE = 'migration.yaml';
-export const VERSIONS_FILE = 'versions.yaml';
-export const SETS_DIR = 'sets';
+export { META_FILE, SETS_DIR, SQL_FILES, VERSIONS_FILE };
 
 export interface SqlScript {
   /** Path relative to the migrations directory, for messages. */
@@ -32,15 +31,20 @@ export interface SqlScript {
   statements: SqlStatement[];
   /** False when the script holds statements that must run outside a transaction. */
   transactional: boolean;
+  /** How a worker runs it (absent in scripts registered before modes existed: see runMode). */
+  mode?: ScriptMode;
 }
 
 export interface MigrationDefinition {
   id: string;
-  /** Path of the folder relative to the migrations directory. */
+  /** Path of the folder (or file) relative to the migrations directory. */
   folder: string;
   meta: MigrationMeta & { name: string };
   up: SqlScript;
+  /** A down with no statement is a deliberate no-op: undoing the migration changes nothing. */
   down: SqlScript | undefined;
+  /** Why the down cannot be used (a syntax error in a down nobody needs yet): an error only where it is needed. */
+  downError?: string;
   verify: SqlScript | undefined;
   /** sha256 over the metadata (as parsed, with defaults) and every SQL file. */
   checksum: string;
@@ -48,14 +52,26 @@ export interface MigrationDefinition {
   fileChecksums: Record<string, string>;
   /** Fields migration.yaml sets that are accepted but have no effect yet (a warning each). */
   inertFields: string[];
+  /** What the origin tool records for it in its own history table (for `baseline`). */
+  toolVersion: string;
+  /** What the origin tool records as the script's checksum, where that matters (Flyway's repeatables). */
+  toolChecksum?: string;
+  /** Flyway R__: applied again when its checksum changes, never undone. */
+  repeatable: boolean;
+  /** Sqitch: changes that must not be applied when this one is. */
+  conflicts: string[];
 }
 
 export interface DefinitionSet {
   dir: string;
+  layout: LayoutName;
+  /** Sqitch: the plan's project. */
+  project?: string;
+  /** In apply order: id order for pgfm's layout, the origin tool's order for the others. */
   migrations: MigrationDefinition[];
   sets: CoordinatedSet[];
   versions: VersionDefinition[];
-  /** Things that do not stop a run but an operator should know (fields that have no effect yet). */
+  /** Things that do not stop a run but an operator should know (fields that have no effect yet, no-op downs, broken downs, skipped files). */
   warnings: string[];
 }
 
@@ -102,121 +118,95 @@ async function readYaml<T extends z.ZodType>(absolute: string, file: string, sch
   return { value: parsed.data, explicit };
 }
 
-async function readScript(absolute: string, file: string, migrationId: string, meta: MigrationMeta): Promise<{ script: SqlScript; text: string }> {
-  const text = await readDefinitionText(absolute, file, { migrationId });
-  const statements = await parseStatements(text, { file, migrationId });
-  const nonTransactional = statements.filter((statement) => !statement.transactional);
-  if (nonTransactional.length > 0 && statements.length > 1 && meta.transaction !== 'per_statement') {
-    throw new DefinitionError(
-      `${nonTransactional[0]!.kind} at line ${nonTransactional[0]!.line} cannot run inside a transaction, and the file has other statements: ` +
-        'put it in a migration of its own or set transaction: per_statement',
-      { migrationId, file, field: 'transaction', line: nonTransactional[0]!.line },
-    );
-  }
-  return { script: { file, statements, transactional: nonTransactional.length === 0 }, text };
+async function parseScript(source: ScriptSource, migrationId: string, meta: MigrationMeta): Promise<SqlScript> {
+  const context = { file: source.file, migrationId };
+  const statements = await parseStatements(source.text, context);
+  const mode = scriptMode(statements, context, { noTransaction: source.noTransaction === true || meta.transaction === 'per_statement' });
+  return { file: source.file, statements, transactional: statements.every((statement) => statement.transactional), mode };
 }
 
-/**
- * Migration folders under `dir`, relative to it. A symbolic link to a folder is followed when
- * its real path lies inside the real migrations directory and refused otherwise; a folder
- * reached twice (two links, or a link and the folder itself) is refused, so no migration is
- * loaded twice and a link to an ancestor cannot loop.
- */
-async function findMigrationFolders(dir: string, relative = '', seen = new Map<string, string>()): Promise<string[]> {
-  if (relative === '') seen.set(await realpath(dir), '');
-  const root = seen.keys().next().value!;
-  const entries = await readdir(path.join(dir, relative), { withFileTypes: true });
-  const folders: string[] = [];
-  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-    if (entry.name.startsWith('.')) continue;
-    const child = path.join(relative, entry.name);
-    if (relative === '' && entry.name === SETS_DIR) continue;
-    if (entry.isSymbolicLink()) {
-      const target = await resolveLink(path.join(dir, child), child);
-      // A link to a file is checked when the file is read (only definition files are).
-      if (!(await stat(target)).isDirectory()) continue;
-      if (!isInside(root, target)) {
-        throw new DefinitionError(`symbolic link ${child} points outside the migrations folder (to ${target}): only links within it are followed`, { file: child });
-      }
-    } else if (!entry.isDirectory()) {
-      continue;
-    }
-    const real = await realpath(path.join(dir, child));
-    const previous = seen.get(real);
-    if (previous !== undefined) {
-      throw new DefinitionError(
-        `${child} is the same folder as ${previous === '' ? 'the migrations folder itself' : previous} (through a symbolic link): refusing to load it twice`,
-        { file: child },
-      );
-    }
-    seen.set(real, child);
-    const names = await readdir(path.join(dir, child));
-    const looksLikeMigration = MIGRATION_ID.test(entry.name) || names.includes(META_FILE) || names.some((name) => SQL_FILES.includes(name as (typeof SQL_FILES)[number]));
-    if (looksLikeMigration) {
-      folders.push(child);
-    } else {
-      folders.push(...(await findMigrationFolders(dir, child, seen)));
-    }
-  }
-  return folders;
+/** The mode a worker runs a script in; scripts registered before modes existed carry only `transactional`. */
+export function runMode(script: SqlScript, meta: Pick<MigrationMeta, 'transaction'>): ScriptMode {
+  return script.mode ?? (script.transactional && meta.transaction !== 'per_statement' ? 'transaction' : 'per_statement');
 }
 
-async function loadMigration(dir: string, folder: string): Promise<MigrationDefinition> {
-  const id = path.basename(folder);
-  const rel = (name: string) => path.join(folder, name);
-  if (!isMigrationId(id)) {
-    throw new DefinitionError(`folder name "${id}" is not a migration id YYYY.MM.DD_HHMMSS_slug`, { file: folder, field: 'id' });
-  }
-  const metaPath = path.join(dir, folder, META_FILE);
-  const yaml = existsSync(metaPath) ? await readYaml(metaPath, rel(META_FILE), migrationMetaSchema, { migrationId: id }) : { value: migrationMetaSchema.parse({}), explicit: [] };
+/** Whether a migration can be undone automatically, and if not, why (for plans, rollbacks and `down`). */
+export function undoProblem(migration: Pick<MigrationDefinition, 'down' | 'downError' | 'meta' | 'id'>): string | undefined {
+  if (migration.meta.backfill?.set !== undefined && migration.meta.backfill.backup) return undefined;
+  if (migration.downError !== undefined) return `its down cannot be used: ${migration.downError}`;
+  if (migration.down === undefined) return 'it is irreversible (it has no down)';
+  return undefined;
+}
+
+async function loadMigration(dir: string, raw: RawMigration, layout: LayoutName, warnings: string[]): Promise<MigrationDefinition> {
+  const { id } = raw;
+  const foreign = layout !== 'pgfm';
+  const metaPath = raw.metaFile === undefined ? undefined : path.join(dir, raw.metaFile);
+  const yaml = metaPath !== undefined && existsSync(metaPath) ? await readYaml(metaPath, raw.metaFile!, migrationMetaSchema, { migrationId: id }) : { value: migrationMetaSchema.parse({}), explicit: [] };
   const parsedMeta = yaml.value;
-  const meta = { ...parsedMeta, name: parsedMeta.name ?? MIGRATION_ID.exec(id)![7]!.replace(/_/g, ' ') };
+  const meta = { ...parsedMeta, name: parsedMeta.name ?? raw.name ?? id, irreversible: parsedMeta.irreversible || (foreign && raw.down === undefined && !raw.repeatable) };
+  const metaFile = raw.metaFile ?? raw.folder;
   const fail = (message: string, file: string, field?: string) => new DefinitionError(message, { migrationId: id, file, field });
 
-  if (!existsSync(path.join(dir, folder, 'up.sql'))) throw fail('missing up.sql', rel('up.sql'));
-  const scripts: Partial<Record<(typeof SQL_FILES)[number], SqlScript>> = {};
-  const fileChecksums: Record<string, string> = { [META_FILE]: sha256(JSON.stringify(meta)) };
-  for (const name of SQL_FILES) {
-    const absolute = path.join(dir, folder, name);
-    if (!existsSync(absolute)) continue;
-    const { script, text } = await readScript(absolute, rel(name), id, meta);
-    scripts[name] = script;
-    fileChecksums[name] = sha256(text);
+  const fileChecksums: Record<string, string> = foreign ? {} : { [META_FILE]: sha256(JSON.stringify(meta)) };
+  const up = await parseScript(raw.up, id, meta);
+  fileChecksums['up.sql'] = sha256(raw.up.text);
+  if (up.statements.length === 0 && !foreign) throw fail('up.sql has no SQL statement', up.file);
+  let down: SqlScript | undefined;
+  let downError: string | undefined;
+  if (raw.down !== undefined) {
+    fileChecksums['down.sql'] = sha256(raw.down.text);
+    try {
+      down = await parseScript(raw.down, id, meta);
+    } catch (error) {
+      if (!(error instanceof DefinitionError)) throw error;
+      // A broken down blocks only what needs it (down, rollback, a run that would roll back through it).
+      downError = error.message + (error.context.line === undefined ? ` (${raw.down.file})` : ` (${raw.down.file}:${error.context.line})`);
+      warnings.push(`${raw.down.file}: ${downError}: ${id} cannot be undone until it is fixed`);
+    }
+    if (down && down.statements.length === 0 && !raw.repeatable) warnings.push(`${raw.down.file}: no statement: undoing ${id} changes nothing`);
+  } else if (raw.repeatable) {
+    // Flyway never undoes a repeatable migration: undoing it leaves it as it is.
+    down = { file: raw.up.file, statements: [], transactional: true, mode: 'transaction' };
   }
-  const up = scripts['up.sql']!;
-  if (up.statements.length === 0) throw fail('up.sql has no SQL statement', up.file);
-  if (scripts['verify.sql'] && !scripts['verify.sql'].transactional) {
-    throw fail('verify.sql must not contain statements that cannot run in a transaction', scripts['verify.sql'].file);
+  let verify: SqlScript | undefined;
+  if (raw.verify !== undefined) {
+    verify = await parseScript(raw.verify, id, meta);
+    fileChecksums['verify.sql'] = sha256(raw.verify.text);
+    if (verify.mode === 'per_statement') throw fail(`${raw.verify.file} must not contain statements that cannot run in a transaction`, verify.file);
   }
 
   const backfill = meta.backfill;
-  if (meta.type === 'data' && !backfill) throw fail('a migration of type data needs a backfill section', rel(META_FILE), 'backfill');
-  if (backfill && meta.type !== 'data') throw fail('backfill is only allowed with type: data', rel(META_FILE), 'type');
-  if (backfill && !up.transactional) throw fail('the preparation (up.sql) of a data migration must be transactional', up.file);
-  const hasDown = scripts['down.sql'] !== undefined && scripts['down.sql'].statements.length > 0;
+  if (meta.type === 'data' && !backfill) throw fail('a migration of type data needs a backfill section', metaFile, 'backfill');
+  if (backfill && meta.type !== 'data') throw fail('backfill is only allowed with type: data', metaFile, 'type');
+  if (backfill && up.mode !== 'transaction') throw fail('the preparation (up.sql) of a data migration must be transactional', up.file);
+  const hasDown = down !== undefined || downError !== undefined;
   const automaticInverse = backfill?.set !== undefined && backfill.backup;
   if (!hasDown && !automaticInverse && !meta.irreversible) {
-    throw fail('missing down.sql: add one, or declare irreversible: true', rel('down.sql'), 'down');
+    throw fail('missing down.sql: add one (an empty one undoes nothing), or declare irreversible: true', path.join(raw.folder, 'down.sql'), 'down');
   }
   // The backup undoes the rows, not what up.sql created: a rollback without down.sql would leave it.
   const preparation = up.statements.find((statement) => statement.kind !== 'SelectStmt');
-  if (automaticInverse && !hasDown && !meta.irreversible && preparation) {
+  if (automaticInverse && (down === undefined || down.statements.length === 0) && downError === undefined && !meta.irreversible && preparation) {
     throw fail(
-      `up.sql changes the schema (${preparation.kind} at line ${preparation.line}) and a rollback restores only the rows: add a down.sql that undoes up.sql`,
-      rel('down.sql'),
+      `up.sql changes the schema (${statementLabel(preparation)} at line ${preparation.line}) and a rollback restores only the rows: add a down.sql that undoes up.sql`,
+      path.join(raw.folder, 'down.sql'),
       'down',
     );
   }
-  await checkFragments(meta, { migrationId: id, file: rel(META_FILE) });
+  await checkFragments(meta, { migrationId: id, file: metaFile });
   if (backfill?.batch_sql !== undefined && !hasDown) {
-    throw fail('a backfill with batch_sql needs a down.sql (there is no automatic inverse)', rel('down.sql'), 'backfill.batch_sql');
+    throw fail('a backfill with batch_sql needs a down.sql (there is no automatic inverse)', path.join(raw.folder, 'down.sql'), 'backfill.batch_sql');
   }
-  if (hasDown && meta.irreversible) throw fail('irreversible: true but down.sql exists', rel(META_FILE), 'irreversible');
-  if (meta.depends_on?.includes(id)) throw fail('a migration cannot depend on itself', rel(META_FILE), 'depends_on');
+  if (hasDown && meta.irreversible && !foreign) throw fail('irreversible: true but down.sql exists', metaFile, 'irreversible');
+  if (meta.depends_on?.includes(id)) throw fail('a migration cannot depend on itself', metaFile, 'depends_on');
 
   const checksum = sha256(Object.entries(fileChecksums).sort(([a], [b]) => a.localeCompare(b)).map(([file, sum]) => `${file}:${sum}`).join('\n'));
   const inertFields = INERT_MIGRATION_FIELDS.filter((field) => yaml.explicit.includes(field));
-  return { id, folder, meta, up, down: hasDown ? scripts['down.sql'] : undefined, verify: scripts['verify.sql'], checksum, fileChecksums, inertFields };
+  return {
+    id, folder: raw.folder, meta, up, down, ...(downError === undefined ? {} : { downError }), verify, checksum, fileChecksums, inertFields,
+    toolVersion: raw.toolVersion, ...(raw.toolChecksum === undefined ? {} : { toolChecksum: raw.toolChecksum }), repeatable: raw.repeatable === true, conflicts: raw.conflicts ?? [],
+  };
 }
 
 async function loadSets(dir: string, known: Map<string, MigrationDefinition>): Promise<CoordinatedSet[]> {
@@ -290,23 +280,36 @@ async function loadVersions(dir: string, migrations: MigrationDefinition[]): Pro
   return versions;
 }
 
+/** Most problems `validate` lists before it stops: one broken file rarely comes alone. */
+export const MAX_REPORTED_ERRORS = 50;
+
 /**
- * Reads every migration, coordinated set and schema version under `dir`, validating
- * each one. Any problem stops the load with an error naming the file and field.
+ * Reads every migration, coordinated set and schema version under `dir`, in the layout given
+ * (or recognised), validating each one. Problems stop the load with an error naming the file
+ * and field; when several migrations are broken, the error lists them all (up to a cap).
  */
-export async function loadDefinitions(dir: string): Promise<DefinitionSet> {
+export async function loadDefinitions(dir: string, layout: LayoutName | 'auto' = 'auto'): Promise<DefinitionSet> {
   if (!existsSync(dir)) throw new DefinitionError(`migrations directory ${dir} does not exist`, { file: dir });
-  const folders = await findMigrationFolders(dir);
+  const read = await readLayout(dir, layout);
   const byId = new Map<string, MigrationDefinition>();
-  for (const folder of folders) {
-    const migration = await loadMigration(dir, folder);
-    const existing = byId.get(migration.id);
-    if (existing) {
-      throw new DefinitionError(`duplicate migration id ${migration.id} (also in ${existing.folder})`, { migrationId: migration.id, file: folder, field: 'id' });
+  const warnings = [...read.warnings];
+  const errors: DefinitionError[] = [];
+  for (const raw of read.migrations) {
+    try {
+      const migration = await loadMigration(dir, raw, read.layout, warnings);
+      const existing = byId.get(migration.id);
+      if (existing) {
+        throw new DefinitionError(`duplicate migration id ${migration.id} (also in ${existing.folder})`, { migrationId: migration.id, file: raw.folder, field: 'id' });
+      }
+      byId.set(migration.id, migration);
+    } catch (error) {
+      if (!(error instanceof DefinitionError)) throw error;
+      errors.push(error);
+      if (errors.length >= MAX_REPORTED_ERRORS) break;
     }
-    byId.set(migration.id, migration);
   }
-  const migrations = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  if (errors.length > 0) throw collected(errors, read.migrations.length);
+  const migrations = [...byId.values()];
   for (const migration of migrations) {
     for (const field of ['depends_on', 'blocks'] as const) {
       for (const other of migration.meta[field] ?? []) {
@@ -322,9 +325,17 @@ export async function loadDefinitions(dir: string): Promise<DefinitionSet> {
   }
   const sets = await loadSets(dir, byId);
   const versions = await loadVersions(dir, migrations);
-  const warnings = [
+  warnings.push(
     ...migrations.flatMap((migration) => migration.inertFields.map((field) => `${path.join(migration.folder, META_FILE)}: ${field} is accepted but has no effect yet`)),
     ...sets.flatMap((set) => set.inertFields.map((field) => `${set.file}: ${field} is accepted but has no effect yet`)),
-  ];
-  return { dir, migrations, sets, versions, warnings };
+  );
+  return { dir, layout: read.layout, ...(read.project === undefined ? {} : { project: read.project }), migrations, sets, versions, warnings };
+}
+
+/** One error for several: the first one's context (file, line) and every message. */
+function collected(errors: DefinitionError[], total: number): DefinitionError {
+  if (errors.length === 1) return errors[0]!;
+  const lines = errors.map((error) => `  ${error.message}${error.context.file ? ` (${error.context.file}${error.context.line ? `:${error.context.line}` : ''})` : ''}`);
+  const more = errors.length >= MAX_REPORTED_ERRORS ? `; stopped after ${MAX_REPORTED_ERRORS} of ${total} migrations` : '';
+  return new DefinitionError(`${errors.length} migrations have errors${more}:\n${lines.join('\n')}`, errors[0]!.context, { cause: errors[0] });
 }

@@ -12,7 +12,12 @@ export interface SqlStatement {
   line: number;
   /** For CREATE INDEX CONCURRENTLY: the index it creates, so a failed attempt's INVALID index can be dropped. */
   concurrentIndex?: { schema: string | null; name: string };
+  /** For transaction control (BEGIN, COMMIT, ...): what it does, and whether it chains a new transaction. */
+  control?: { kind: TransactionControl; chain: boolean };
 }
+
+/** The parser's TransactionStmt kinds, without the TRANS_STMT_ prefix. */
+export type TransactionControl = 'BEGIN' | 'START' | 'COMMIT' | 'ROLLBACK' | 'SAVEPOINT' | 'RELEASE' | 'ROLLBACK_TO' | 'PREPARE' | 'COMMIT_PREPARED' | 'ROLLBACK_PREPARED';
 
 type Node = Record<string, unknown>;
 
@@ -357,13 +362,10 @@ function toStatement(
   const raw = source.bytes.toString('utf8', from, stmt_len === undefined || stmt_len === 0 ? end : from + stmt_len);
   const leading = raw.length - raw.trimStart().length;
   const line = source.line(from + Buffer.byteLength(raw.slice(0, leading)));
-  if (kind === 'TransactionStmt') {
-    throw new DefinitionError('transaction control (BEGIN/COMMIT/ROLLBACK) is not allowed: the runner manages transactions', {
-      ...context,
-      line,
-    });
-  }
   const statement: SqlStatement = { text: raw.trim(), kind, transactional: !isNonTransactional(kind, node), line };
+  if (kind === 'TransactionStmt') {
+    statement.control = { kind: String(node['kind']).replace(/^TRANS_STMT_/, '') as TransactionControl, chain: node['chain'] === true };
+  }
   if (kind === 'IndexStmt' && node['concurrent'] === true) {
     if (typeof node['idxname'] !== 'string') {
       throw new DefinitionError('CREATE INDEX CONCURRENTLY needs an index name, so a failed attempt can be cleaned up', { ...context, line });

@@ -133,7 +133,7 @@ describe('plan and validate on the seed migrations', () => {
     expect(result.code).toBe(0);
     const summary = JSON.parse(result.stdout) as Record<string, unknown>;
     const plan = JSON.parse((await runCli(['plan', '--json'], { DATABASE_URL: db.url, MIGRATIONS_DIR })).stdout) as Plan;
-    expect(summary).toEqual({ valid: true, migrations: folders.length, sets: 1, versions: expect.any(Number), stages: plan.stages.length, warnings: plan.warnings });
+    expect(summary).toEqual({ valid: true, layout: 'pgfm', migrations: folders.length, sets: 1, versions: expect.any(Number), stages: plan.stages.length, warnings: plan.warnings });
     expect(summary['versions']).toBeGreaterThan(0);
   });
 });

@@ -665,11 +665,14 @@ export function generateHostileCases(seed: number): HostileCase[] {
       'ROLLBACK TO SAVEPOINT s1', 'COMMIT AND CHAIN', "PREPARE TRANSACTION 'pgfm'", "COMMIT PREPARED 'pgfm'",
       "ROLLBACK PREPARED 'pgfm'", 'BEGIN ISOLATION LEVEL SERIALIZABLE', 'BEGIN WORK', 'COMMIT WORK',
     ];
-    const files: Array<[string, string]> = [[UP, SCHEMA_UP], [DOWN, SCHEMA_DOWN], [VERIFY, SCHEMA_VERIFY]];
+    // A down's SQL is read only when it is needed (test/definitions/lazy-downs.test.ts): up.sql and verify.sql here.
+    const files: Array<[string, string]> = [[UP, SCHEMA_UP], [VERIFY, SCHEMA_VERIFY]];
     const pairs = files.flatMap(([file, text]) => control.map((statement) => [file, text, statement] as const));
     for (const [file, text, statement] of rng.sample(pairs, 12)) {
       const stmt = `${rng.mixCase(statement)};`;
-      const placed = rng.pick(['before', 'after', 'around'] as const);
+      // BEGIN ... COMMIT around a file is a file that manages its own transaction: valid, so not here.
+      const opens = /^(BEGIN|START)/.test(statement);
+      const placed = rng.pick(opens ? (['before', 'after'] as const) : (['before', 'after', 'around'] as const));
       const body = placed === 'before' ? `${stmt}\n${text}` : placed === 'after' ? `${text}${stmt}\n` : `${stmt}\n${text}${rng.mixCase('COMMIT')};\n`;
       add('transaction-control', `${statement} ${placed} ${file.slice(ID_DIR.length + 1)}`, { files: { ...withMetaText(SCHEMA_META_TEXT), [file]: body }, names: [file] });
     }
@@ -679,16 +682,10 @@ export function generateHostileCases(seed: number): HostileCase[] {
   {
     // Every proper prefix of these is a syntax error (an unclosed parenthesis or dollar quote).
     const up = 'CREATE TABLE app.hostile_t (id bigint PRIMARY KEY, note text NOT NULL DEFAULT $$a ; b$$);\n';
-    const down = 'DO $$ BEGIN PERFORM 1; END $$;\n';
     const upCuts = new Set<number>();
     while (upCuts.size < 6) upCuts.add(rng.int(1, up.indexOf(');') ));
     for (const cut of [...upCuts].sort((a, b) => a - b)) {
       add('sql-truncated', `up.sql cut at byte ${cut}`, { files: { ...withMetaText(SCHEMA_META_TEXT), [UP]: up.slice(0, cut) }, names: [UP] });
-    }
-    const downCuts = new Set<number>();
-    while (downCuts.size < 3) downCuts.add(rng.int(1, down.lastIndexOf('$$') + 1));
-    for (const cut of [...downCuts].sort((a, b) => a - b)) {
-      add('sql-truncated', `down.sql cut at byte ${cut}`, { files: { ...withMetaText(SCHEMA_META_TEXT), [DOWN]: down.slice(0, cut) }, names: [DOWN] });
     }
   }
 

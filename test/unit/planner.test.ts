@@ -300,9 +300,9 @@ describe('planUp: --to', () => {
   });
 
   it.each([
-    ['2025.09.09_000000_ghost', /unknown migration 2025\.09\.09_000000_ghost/],
+    ['2025.09.09_000000_ghost', /no migration is "2025\.09\.09_000000_ghost" \(unknown migration\)/],
     ['9.9.9', /unknown schema version 9\.9\.9/],
-    ['latest', /--to takes a migration id or a schema version, not "latest"/],
+    ['latest', /--to takes a migration id or a schema version: no migration is "latest"/],
     ['2025-01-01', /--to takes a migration id or a schema version/],
   ])('--to %s is a PlanError on --to', async (to, message) => {
     const defs = await definitions({ [A]: { meta: ['schema_version: 1.0.0'] } }, versions);

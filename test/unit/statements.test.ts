@@ -193,14 +193,23 @@ describe('parseStatements: refusals', () => {
     expect(await parseOne('CREATE INDEX ON app.items (name)')).toMatchObject({ kind: 'IndexStmt', transactional: true });
   });
 
-  it.each(['BEGIN', 'BEGIN ISOLATION LEVEL SERIALIZABLE', 'START TRANSACTION', 'COMMIT', 'END', 'ROLLBACK', 'SAVEPOINT s1', 'RELEASE SAVEPOINT s1', 'COMMIT AND CHAIN'])(
-    'refuses transaction control: %s',
-    async (control) => {
-      const error = await parseError(`-- é\nCREATE TABLE app.t (id int);\n${control};\nSELECT 1;\n`);
-      expect(error.message).toMatch(/transaction control \(BEGIN\/COMMIT\/ROLLBACK\) is not allowed/);
-      expect(error.context).toMatchObject({ ...CONTEXT, line: 3 });
-    },
-  );
+  it.each([
+    ['BEGIN', 'BEGIN', false],
+    ['BEGIN ISOLATION LEVEL SERIALIZABLE', 'BEGIN', false],
+    ['START TRANSACTION', 'START', false],
+    ['COMMIT', 'COMMIT', false],
+    ['END', 'COMMIT', false],
+    ['ABORT', 'ROLLBACK', false],
+    ['SAVEPOINT s1', 'SAVEPOINT', false],
+    ['RELEASE SAVEPOINT s1', 'RELEASE', false],
+    ['ROLLBACK TO SAVEPOINT s1', 'ROLLBACK_TO', false],
+    ['COMMIT AND CHAIN', 'COMMIT', true],
+    ["PREPARE TRANSACTION 'x'", 'PREPARE', false],
+  ] as const)('marks transaction control: %s', async (control, kind, chain) => {
+    const statements = await parse(`-- é\nCREATE TABLE app.t (id int);\n${control};\nSELECT 1;\n`);
+    expect(statements[1]).toMatchObject({ kind: 'TransactionStmt', line: 3, control: { kind, chain } });
+    expect(statements[0]!.control).toBeUndefined();
+  });
 
   it('does not mistake BEGIN/COMMIT inside a DO block or function body for transaction control', async () => {
     const statements = await parse("DO $$ BEGIN COMMIT; END $$;\nCREATE PROCEDURE p() LANGUAGE plpgsql AS 'BEGIN COMMIT; END';\n");
