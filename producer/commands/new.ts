@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { detectLayout } from '../../shared/definitions/layouts/detect.js';
 import { MIGRATION_ID } from '../../shared/definitions/schema.js';
 import { BadInputError } from '../../shared/errors.js';
 import type { CommandContext } from '../context.js';
@@ -18,6 +19,10 @@ export function migrationIdFor(slug: string, now: Date): string {
 
 /** Scaffolds a migration folder named by the current UTC time. */
 export async function newCommand(ctx: CommandContext, slug: string, options: { type?: string }): Promise<number> {
+  const layout = ctx.config.MIGRATIONS_LAYOUT === 'auto' && existsSync(ctx.config.migrationsDir) ? await detectLayout(ctx.config.migrationsDir) : ctx.config.MIGRATIONS_LAYOUT;
+  if (layout !== 'pgfm' && layout !== 'auto') {
+    throw new BadInputError(`${ctx.config.migrationsDir} holds a ${layout} history: new scaffolds pgfm's own layout; add the migration the way ${layout} names its files`, { field: 'MIGRATIONS_LAYOUT' });
+  }
   const id = migrationIdFor(slug, new Date());
   const folder = path.join(ctx.config.migrationsDir, id);
   if (existsSync(folder)) throw new BadInputError(`${folder} already exists`, { migrationId: id });

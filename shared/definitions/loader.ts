@@ -291,6 +291,10 @@ export const MAX_REPORTED_ERRORS = 50;
 export async function loadDefinitions(dir: string, layout: LayoutName | 'auto' = 'auto'): Promise<DefinitionSet> {
   if (!existsSync(dir)) throw new DefinitionError(`migrations directory ${dir} does not exist`, { file: dir });
   const read = await readLayout(dir, layout);
+  if (read.migrations.length === 0 && read.warnings.length > 0) {
+    // Files the layout skips and none it reads: an empty, fully applied history it is not.
+    throw new DefinitionError(`no ${read.layout} migration in ${dir}, only files it skips (${read.warnings.length}): ${read.warnings[0]}`, { file: dir });
+  }
   const byId = new Map<string, MigrationDefinition>();
   const warnings = [...read.warnings];
   const errors: DefinitionError[] = [];
