@@ -8,6 +8,7 @@ COPY shared ./shared
 COPY producer ./producer
 COPY workers ./workers
 COPY coordinator ./coordinator
+COPY board ./board
 COPY scripts ./scripts
 RUN npm run build
 

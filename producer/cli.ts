@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { pino } from 'pino';
-import { loadConfig } from '../shared/config.js';
+import { loadConfig, loadEnvFile } from '../shared/config.js';
+import { pgfmVersion } from '../shared/version.js';
 import { EXIT_BAD_INPUT, EXIT_FAILED, MigratorError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { baselineCommand } from './commands/baseline.js';
@@ -8,6 +9,7 @@ import { backupsDropCommand, backupsListCommand } from './commands/backups.js';
 import { cancelCommand } from './commands/cancel.js';
 import { dlqListCommand, dlqPurgeCommand, dlqRetryCommand, dlqShowCommand } from './commands/dlq.js';
 import { downCommand, rollbackCommand } from './commands/down.js';
+import { historyCommand } from './commands/history.js';
 import { initCommand } from './commands/init.js';
 import { newCommand } from './commands/new.js';
 import { pauseCommand, resumeCommand } from './commands/pause.js';
@@ -27,6 +29,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) =
   let debug = false;
   const program = new Command('migrate')
     .description('Plan, apply and roll back PostgreSQL migrations through a BullMQ worker fleet')
+    .version(pgfmVersion(), '-V, --version', 'print the version of pgfm')
     .option('--debug', 'print stack traces')
     .showHelpAfterError()
     .exitOverride()
@@ -111,9 +114,23 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) =
     .command('status')
     .description('show every migration and its status in ENVIRONMENT, or one run with --run')
     .option('--run <id>', 'show this run: stages, steps, attempts, durations, errors')
+    .option('--exit-code', 'for CI: exit 0 when everything is applied, 3 when migrations are pending, 4 when an applied migration changed or one failed')
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  npm run migrate -- status\n  npm run migrate -- status --run <run id> --json')
     .action(wrap(statusCommand));
+  program
+    .command('history')
+    .description('the audit trail of ENVIRONMENT, newest first: runs, applied and rolled-back migrations, repairs, baselines, retries')
+    .option('--migration <id>', 'only entries about this migration')
+    .option('--run <id>', 'only entries about this run')
+    .option('--action <name>', 'only this action or family (run, migration.applied, repair, baseline, ...)')
+    .option('--actor <name>', 'only what this actor did')
+    .option('--since <time>', 'only entries from this date or time on')
+    .option('--limit <n>', 'at most this many entries (default 50)')
+    .option('--all-environments', 'every environment, not only ENVIRONMENT')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExamples:\n  npm run migrate -- history --migration 2025.01.31_143000_add_veterinary_industry\n  npm run migrate -- history --action repair --since 2025-01-01 --json')
+    .action(wrap(historyCommand));
   const dlq = program.command('dlq').description('inspect and re-drive jobs that exhausted their retries');
   dlq
     .command('list')
@@ -207,6 +224,12 @@ if (isMain) {
     if (error.code === 'EPIPE') process.exit(0);
     throw error;
   });
+  try {
+    loadEnvFile(process.env);
+  } catch (error) {
+    process.stderr.write(`error: ${(error as MigratorError).describe?.() ?? (error as Error).message}\n`);
+    process.exit(EXIT_BAD_INPUT);
+  }
   const { run } = buildProgram(process.env, {
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`${line}\n`),

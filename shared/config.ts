@@ -1,4 +1,6 @@
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
+import { parseEnv } from 'node:util';
 import path from 'node:path';
 import { z } from 'zod';
 import { LAYOUT_NAMES } from './definitions/layouts/source.js';
@@ -96,9 +98,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return Object.freeze({ ...parsed.data, migrationsDir: path.resolve(parsed.data.MIGRATIONS_DIR) });
 }
 
+/**
+ * Adds the variables of a `.env` file (PGFM_ENV_FILE, else `.env` in the working directory) to
+ * `env`, for entry points only, once at start-up. Variables already set win, as with Node's
+ * --env-file, so `ENVIRONMENT=staging npm run migrate ...` overrides the file.
+ */
+export function loadEnvFile(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const file = env['PGFM_ENV_FILE'] || path.resolve('.env');
+  if (!existsSync(file)) {
+    if (env['PGFM_ENV_FILE']) throw new ConfigError(`PGFM_ENV_FILE names ${file}, which does not exist`, { variable: 'PGFM_ENV_FILE' });
+    return undefined;
+  }
+  for (const [key, value] of Object.entries(parseEnv(readFileSync(file, 'utf8')))) {
+    if (env[key] === undefined) env[key] = value;
+  }
+  return file;
+}
+
 /** For process entry points: the config, or a one-line error naming the variable and exit code 2. */
 export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env, check: (config: Config) => void = () => undefined): Config {
   try {
+    loadEnvFile(env);
     const config = loadConfig(env);
     check(config);
     return config;

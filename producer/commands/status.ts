@@ -10,7 +10,10 @@ import { table } from '../format.js';
 const seconds = (from: Date | null, to: Date | null) => (from ? (((to ?? new Date()).getTime() - from.getTime()) / 1000).toFixed(1) : null);
 
 /** Without --run: every migration's status in ENVIRONMENT and the latest runs. With --run: that run's steps. */
-export async function statusCommand(ctx: CommandContext, options: { run?: string; json?: boolean }): Promise<number> {
+/** `status --exit-code`: nothing to do, migrations pending, or something an operator must look at (drift, a failed migration). */
+export const STATUS_EXIT = { UP_TO_DATE: 0, PENDING: 3, ATTENTION: 4 } as const;
+
+export async function statusCommand(ctx: CommandContext, options: { run?: string; json?: boolean; exitCode?: boolean }): Promise<number> {
   if (options.run) return runStatus(ctx, options.run, options.json ?? false);
   const definitions = await loadDefinitions(ctx.config.migrationsDir, ctx.config.MIGRATIONS_LAYOUT);
   const { rows, runs } = await withDatabase(ctx.config, { create: false }, async (db) => {
@@ -24,14 +27,21 @@ export async function statusCommand(ctx: CommandContext, options: { run?: string
         type: migration.meta.type,
         status: applied?.status ?? 'pending',
         appliedAt: applied?.appliedAt?.toISOString() ?? null,
-        drifted: applied?.status === 'completed' && applied.checksum !== migration.checksum,
+        drifted: applied?.status === 'completed' && applied.checksum !== migration.checksum && !migration.repeatable,
+        due: applied?.status !== 'completed' || (migration.repeatable && applied.checksum !== migration.checksum),
       };
     });
     return { rows, runs };
   });
+  const summary = {
+    pending: rows.filter((row) => row.due && row.status !== 'failed').length,
+    drifted: rows.filter((row) => row.drifted).length,
+    failed: rows.filter((row) => row.status === 'failed').length,
+  };
+  const exitCode = !options.exitCode ? 0 : summary.drifted + summary.failed > 0 ? STATUS_EXIT.ATTENTION : summary.pending > 0 ? STATUS_EXIT.PENDING : STATUS_EXIT.UP_TO_DATE;
   if (options.json) {
-    ctx.out(JSON.stringify({ environment: ctx.config.ENVIRONMENT, migrations: rows, runs }, null, 2));
-    return 0;
+    ctx.out(JSON.stringify({ environment: ctx.config.ENVIRONMENT, summary, migrations: rows.map(({ due: _due, ...row }) => row), runs }, null, 2));
+    return exitCode;
   }
   ctx.out(`environment: ${ctx.config.ENVIRONMENT}`);
   ctx.out(
@@ -44,7 +54,8 @@ export async function statusCommand(ctx: CommandContext, options: { run?: string
     ctx.out('\nlatest runs:');
     ctx.out(table(['run', 'direction', 'status', 'created', 'by', 'error'], runs.map((r) => [r.run_id, r.direction, r.status, r.created_at.toISOString(), r.created_by, r.error])));
   }
-  return 0;
+  ctx.out(`\n${summary.pending} pending, ${summary.drifted} changed since applied, ${summary.failed} failed`);
+  return exitCode;
 }
 
 async function runStatus(ctx: CommandContext, runId: string, json: boolean): Promise<number> {
