@@ -72,6 +72,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) =
     .option('--to <id|version>', 'stop at this migration id or schema version')
     .option('--set <id>', 'only this coordinated set and what it needs')
     .option('--wait', 'follow the run until it ends; exit 0 only if it completed')
+    .option('--timeout <seconds>', 'with --wait: stop following after this long (exit 1; the run goes on)')
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  npm run migrate -- up --wait\n  npm run migrate -- up --set COORD-2025-001\n  npm run migrate -- up --to 5.1.0')
     .action(wrap(upCommand));
@@ -80,6 +81,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) =
     .description('undo every applied migration after --to, through the fleet (dependents first)')
     .requiredOption('--to <id>', 'the last migration to keep')
     .option('--wait', 'follow the run until it ends')
+    .option('--timeout <seconds>', 'with --wait: stop following after this long (exit 1; the run goes on)')
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExample:\n  npm run migrate -- down --to 2025.01.31_143000_add_veterinary_industry --wait')
     .action(wrap(downCommand));
@@ -88,6 +90,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) =
     .description('roll back what one finished run applied, in reverse stage order')
     .requiredOption('--run <id>', 'the run to undo')
     .option('--wait', 'follow the rollback until it ends')
+    .option('--timeout <seconds>', 'with --wait: stop following after this long (exit 1; the run goes on)')
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExample:\n  npm run migrate -- rollback --run 6ad5398e-dc36-4962-9a07-863b5d59f020 --wait')
     .action(wrap(rollbackCommand));
@@ -114,9 +117,11 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) =
     .command('status')
     .description('show every migration and its status in ENVIRONMENT, or one run with --run')
     .option('--run <id>', 'show this run: stages, steps, attempts, durations, errors')
+    .option('--watch', 'with --run: follow the run live until it ends (re-attach after Ctrl-C or --timeout)')
+    .option('--timeout <seconds>', 'with --watch: stop following after this long')
     .option('--exit-code', 'for CI: exit 0 when everything is applied, 3 when migrations are pending, 4 when an applied migration changed or one failed')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', '\nExamples:\n  npm run migrate -- status\n  npm run migrate -- status --run <run id> --json')
+    .addHelpText('after', '\nExamples:\n  npm run migrate -- status\n  npm run migrate -- status --run <run id> --json\n  npm run migrate -- status --run <run id> --watch')
     .action(wrap(statusCommand));
   program
     .command('history')

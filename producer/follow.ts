@@ -16,49 +16,116 @@ function bar(fraction: number, width = 24): string {
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
 }
 
+export interface FollowOptions {
+  /** What keeps the run from moving (no worker, no coordinator); each new problem is printed once. */
+  watch?: () => Promise<string[]>;
+  /** Stop following after this long (the run goes on). */
+  timeoutMs?: number;
+  pollMs?: number;
+}
+
+export type FollowEnd = { run: RunRow; ended: 'finished' | 'timeout' | 'interrupted' };
+
+const WATCH_EVERY_MS = 2_000;
+/** A watch that does not answer in time (Redis gone) is itself the problem to report. */
+const WATCH_ANSWER_MS = 3_000;
+
 /**
  * Prints each change of the run's steps until the run ends, and the progress of running
- * backfills (bar, keys/s, ETA); resolves to the final run.
+ * backfills (bar, keys/s, ETA); says what keeps the run from moving; stops at the timeout or
+ * at Ctrl-C (the run goes on) and says how to re-attach.
  */
-export async function followRun(db: Database, runId: string, output: FollowOutput, pollMs = 500): Promise<RunRow> {
-  const seen = new Map<string, string>();
-  const lastProgress = new Map<string, { at: number; percent: number }>();
-  let lastRunStatus = '';
-  const stamp = () => new Date().toISOString().slice(11, 19);
-  for (;;) {
-    const run = (await readRun(db.pool, db.tables, runId))!;
-    const steps = await runSteps(db.pool, db.tables, runId);
-    for (const step of steps) {
-      const key = `${step.direction}:${step.migration_id}`;
-      if (seen.get(key) !== step.status && step.status !== 'pending') {
-        seen.set(key, step.status);
-        const error = step.status === 'failed' && step.last_error ? `: ${step.last_error}` : '';
+export async function followRun(db: Database, runId: string, output: FollowOutput, options: FollowOptions = {}): Promise<FollowEnd> {
+  const pollMs = options.pollMs ?? 500;
+  const started = Date.now();
+  let interrupted = false;
+  let wake: (() => void) | undefined;
+  const onInterrupt = () => {
+    interrupted = true;
+    wake?.();
+  };
+  process.once('SIGINT', onInterrupt);
+  try {
+    return await follow();
+  } finally {
+    process.removeListener('SIGINT', onInterrupt);
+  }
+
+  async function follow(): Promise<FollowEnd> {
+    const reported = new Set<string>();
+    let lastWatch = 0;
+    const seen = new Map<string, string>();
+    const lastProgress = new Map<string, { at: number; percent: number }>();
+    let lastRunStatus = '';
+    const stamp = () => new Date().toISOString().slice(11, 19);
+    for (;;) {
+      const run = (await readRun(db.pool, db.tables, runId))!;
+      const steps = await runSteps(db.pool, db.tables, runId);
+      for (const step of steps) {
+        const key = `${step.direction}:${step.migration_id}`;
+        if (seen.get(key) !== step.status && step.status !== 'pending') {
+          seen.set(key, step.status);
+          const error = step.status === 'failed' && step.last_error ? `: ${step.last_error}` : '';
+          output.redraw?.('');
+          output.line(`${stamp()}  ${step.direction.padEnd(4)} stage ${String(step.stage + 1).padStart(2)}  ${step.migration_id}  ${step.status}${error}`);
+        }
+      }
+      const chunks = await runChunks(db.pool, db.tables, runId);
+      for (const step of steps.filter((s) => s.status === 'running' && chunks.some((c) => c.step_id === s.step_id))) {
+        const progress = backfillProgress(chunks.filter((c) => c.step_id === step.step_id));
+        const eta = progress.etaSeconds === null ? '-' : `${progress.etaSeconds}s`;
+        const throttled = chunks.find((c) => c.step_id === step.step_id && c.throttle_state)?.throttle_state;
+        const text = `           ${bar(progress.percent / 100)} ${progress.percent.toFixed(1)}%  ${progress.keysDone}/${progress.keysTotal} keys  ${progress.rowsPerSecond}/s  ETA ${eta}${throttled ? `  (${throttled})` : ''}`;
+        if (output.redraw) {
+          output.redraw(text);
+          continue;
+        }
+        const last = lastProgress.get(step.step_id);
+        if (!last || Date.now() - last.at >= 5000 || progress.percent - last.percent >= 25) {
+          lastProgress.set(step.step_id, { at: Date.now(), percent: progress.percent });
+          output.line(text);
+        }
+      }
+      if (run.status !== lastRunStatus) {
+        lastRunStatus = run.status;
         output.redraw?.('');
-        output.line(`${stamp()}  ${step.direction.padEnd(4)} stage ${String(step.stage + 1).padStart(2)}  ${step.migration_id}  ${step.status}${error}`);
+        output.line(`${stamp()}  run ${runId} ${run.status}${run.error ? `: ${run.error}` : ''}`);
       }
-    }
-    const chunks = await runChunks(db.pool, db.tables, runId);
-    for (const step of steps.filter((s) => s.status === 'running' && chunks.some((c) => c.step_id === s.step_id))) {
-      const progress = backfillProgress(chunks.filter((c) => c.step_id === step.step_id));
-      const eta = progress.etaSeconds === null ? '-' : `${progress.etaSeconds}s`;
-      const throttled = chunks.find((c) => c.step_id === step.step_id && c.throttle_state)?.throttle_state;
-      const text = `           ${bar(progress.percent / 100)} ${progress.percent.toFixed(1)}%  ${progress.keysDone}/${progress.keysTotal} keys  ${progress.rowsPerSecond}/s  ETA ${eta}${throttled ? `  (${throttled})` : ''}`;
-      if (output.redraw) {
-        output.redraw(text);
-        continue;
+      if (TERMINAL.has(run.status)) return { run, ended: 'finished' };
+      if (options.watch && Date.now() - lastWatch >= WATCH_EVERY_MS) {
+        lastWatch = Date.now();
+        const problems = await answerWithin(options.watch(), WATCH_ANSWER_MS).catch((error: Error) => [`cannot see the fleet: ${error.message}`]);
+        for (const problem of problems.filter((p) => !reported.has(p))) {
+          output.redraw?.('');
+          output.line(`${stamp()}  waiting: ${problem}`);
+        }
+        reported.clear();
+        problems.forEach((problem) => reported.add(problem));
       }
-      const last = lastProgress.get(step.step_id);
-      if (!last || Date.now() - last.at >= 5000 || progress.percent - last.percent >= 25) {
-        lastProgress.set(step.step_id, { at: Date.now(), percent: progress.percent });
-        output.line(text);
+      const reattach = `re-attach with \`npm run migrate -- status --run ${runId} --watch\``;
+      if (interrupted) {
+        output.redraw?.('');
+        output.line(`stopped following run ${runId}, which goes on (${run.status}): ${reattach}`);
+        return { run, ended: 'interrupted' };
       }
+      if (options.timeoutMs !== undefined && Date.now() - started >= options.timeoutMs) {
+        output.redraw?.('');
+        output.line(`run ${runId} is still ${run.status} after ${Math.round(options.timeoutMs / 1000)} s; it goes on: ${reattach}`);
+        return { run, ended: 'timeout' };
+      }
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, pollMs);
+      });
     }
-    if (run.status !== lastRunStatus) {
-      lastRunStatus = run.status;
-      output.redraw?.('');
-      output.line(`${stamp()}  run ${runId} ${run.status}${run.error ? `: ${run.error}` : ''}`);
-    }
-    if (TERMINAL.has(run.status)) return run;
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
+async function answerWithin<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer from Redis within ${ms / 1000} s`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
   }
 }

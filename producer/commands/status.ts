@@ -6,6 +6,7 @@ import { loadDefinitions } from '../../shared/definitions/loader.js';
 import { BadInputError } from '../../shared/errors.js';
 import { withDatabase, type CommandContext } from '../context.js';
 import { table } from '../format.js';
+import { followAndReport } from './report-run.js';
 
 const seconds = (from: Date | null, to: Date | null) => (from ? (((to ?? new Date()).getTime() - from.getTime()) / 1000).toFixed(1) : null);
 
@@ -13,7 +14,11 @@ const seconds = (from: Date | null, to: Date | null) => (from ? (((to ?? new Dat
 /** `status --exit-code`: nothing to do, migrations pending, or something an operator must look at (drift, a failed migration). */
 export const STATUS_EXIT = { UP_TO_DATE: 0, PENDING: 3, ATTENTION: 4 } as const;
 
-export async function statusCommand(ctx: CommandContext, options: { run?: string; json?: boolean; exitCode?: boolean }): Promise<number> {
+export async function statusCommand(ctx: CommandContext, options: { run?: string; json?: boolean; exitCode?: boolean; watch?: boolean; timeout?: string }): Promise<number> {
+  if (options.watch) {
+    if (!options.run) throw new BadInputError('--watch follows one run: give --run <id>', { field: '--watch' });
+    return watchRun(ctx, options.run, options);
+  }
   if (options.run) return runStatus(ctx, options.run, options.json ?? false);
   const definitions = await loadDefinitions(ctx.config.migrationsDir, ctx.config.MIGRATIONS_LAYOUT);
   const { rows, runs } = await withDatabase(ctx.config, { create: false }, async (db) => {
@@ -94,4 +99,12 @@ async function runStatus(ctx: CommandContext, runId: string, json: boolean): Pro
     );
   }
   return 0;
+}
+
+/** Re-attaches to a run: follows it live as `up --wait` does. */
+async function watchRun(ctx: CommandContext, runId: string, options: { json?: boolean; timeout?: string }): Promise<number> {
+  return withDatabase(ctx.config, { create: false }, async (db) => {
+    if (!db.catalogReady || !(await readRun(db.pool, db.tables, runId))) throw new BadInputError(`unknown run ${runId}`, { runId, field: '--run' });
+    return followAndReport(ctx, db, runId, options);
+  });
 }

@@ -29,3 +29,12 @@ export async function releaseLease(db: Queryable, t: Tables, holder: string): Pr
 export async function clearLeases(db: Queryable, t: Tables): Promise<void> {
   await db.query(`DELETE FROM ${t.coordinator_lease}`);
 }
+
+/** Who holds the coordinator lease and for how much longer (negative: expired that long ago), or undefined if nobody ever took it. */
+export async function readLease(db: Queryable, t: Tables): Promise<{ holder: string; remainingMs: number } | undefined> {
+  const { rows } = await db.query<{ holder: string; remaining_ms: number }>(
+    `SELECT holder, (extract(epoch FROM expires_at - clock_timestamp()) * 1000)::float8 AS remaining_ms FROM ${t.coordinator_lease} WHERE name = $1`,
+    [LEASE],
+  );
+  return rows[0] ? { holder: rows[0].holder, remainingMs: Number(rows[0].remaining_ms) } : undefined;
+}
