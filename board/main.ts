@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import { catalogTables } from '../shared/catalog/tables.js';
-import { loadConfigOrExit } from '../shared/config.js';
+import { databaseUrl, loadConfigOrExit } from '../shared/config.js';
 import { createPool } from '../shared/db.js';
 import { createRedis, queueOptions } from '../shared/fleet.js';
 import { QUEUES } from '../shared/jobs.js';
@@ -9,9 +9,12 @@ import { onShutdown } from '../shared/shutdown.js';
 import { boardCredentials } from './auth.js';
 import { createBoardApp } from './app.js';
 
-const config = loadConfigOrExit(process.env, boardCredentials);
+const config = loadConfigOrExit(process.env, (loaded) => {
+  databaseUrl(loaded);
+  boardCredentials(loaded);
+});
 const logger = createLogger({ level: config.LOG_LEVEL, name: 'board' });
-const pool = createPool(config.DATABASE_URL, { max: 2, applicationName: 'pgfm-board' });
+const pool = createPool(databaseUrl(config), { max: 2, applicationName: 'pgfm-board' });
 const redis = createRedis(config, 'board');
 const queues = Object.values(QUEUES).map((name) => new Queue(name, queueOptions(config, redis)));
 // Unlistened, BullMQ prints a queue's connection errors with console.error, unredacted.

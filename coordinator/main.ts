@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { migrateCatalog } from '../shared/catalog/internal-migrations.js';
 import { catalogTables } from '../shared/catalog/tables.js';
-import { loadConfigOrExit } from '../shared/config.js';
+import { databaseUrl, loadConfigOrExit } from '../shared/config.js';
 import { createPool } from '../shared/db.js';
 import { FleetQueues } from '../shared/events.js';
 import { createRedis } from '../shared/fleet.js';
@@ -9,10 +9,10 @@ import { createLogger } from '../shared/logger.js';
 import { onShutdown, within } from '../shared/shutdown.js';
 import { Coordinator } from './coordinator.js';
 
-const config = loadConfigOrExit();
+const config = loadConfigOrExit(process.env, (loaded) => void databaseUrl(loaded));
 const id = `${os.hostname()}-${process.pid}`;
 const logger = createLogger({ level: config.LOG_LEVEL, name: 'coordinator' }).child({ coordinatorId: id });
-const pool = createPool(config.DATABASE_URL, { max: 4, applicationName: `pgfm-coordinator-${process.pid}` });
+const pool = createPool(databaseUrl(config), { max: 4, applicationName: `pgfm-coordinator-${process.pid}` });
 const connection = createRedis(config, 'coordinator');
 const queues = new FleetQueues(config, connection, logger);
 const tables = catalogTables(config.CATALOG_SCHEMA);

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { migrateCatalog } from '../shared/catalog/internal-migrations.js';
 import { catalogExists } from '../shared/catalog/state.js';
 import { catalogTables, type Tables } from '../shared/catalog/tables.js';
-import type { Config } from '../shared/config.js';
+import { databaseUrl, type Config } from '../shared/config.js';
 import { createPool } from '../shared/db.js';
 import type { Logger } from '../shared/logger.js';
 
@@ -24,7 +24,7 @@ export interface Database {
 
 /** Opens the database; `create` makes or upgrades the catalog first (commands that write). */
 export async function openDatabase(config: Config, options: { create: boolean }): Promise<Database> {
-  const pool = createPool(config.DATABASE_URL, { max: 4, applicationName: 'pgfm-producer' });
+  const pool = createPool(databaseUrl(config), { max: 4, applicationName: 'pgfm-producer' });
   const tables = catalogTables(config.CATALOG_SCHEMA);
   try {
     if (options.create) await migrateCatalog(pool, tables);
@@ -42,4 +42,11 @@ export async function withDatabase<T>(config: Config, options: { create: boolean
   } finally {
     await db.pool.end();
   }
+}
+
+/** The database and environment a command acts on, without the password: printed before plan, up, down and rollback act. */
+export function targetLine(config: Config): string {
+  const url = new URL(databaseUrl(config));
+  const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || '(the user\'s default)';
+  return `target: database ${database} on ${url.hostname || 'localhost'}:${url.port || '5432'}${url.username ? ` as ${decodeURIComponent(url.username)}` : ''}, environment ${config.ENVIRONMENT}`;
 }

@@ -26,7 +26,8 @@ const url = (protocols: string[]) =>
  * `.env.example` documents the same list.
  */
 export const configSchema = z.object({
-  DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/test'),
+  /** No default: pgfm never guesses which database to change (`databaseUrl` refuses to go on without it). */
+  DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
   QUEUE_PREFIX: z
     .string()
@@ -96,6 +97,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid environment variable ${variable}: ${issue.message}`, { variable });
   }
   return Object.freeze({ ...parsed.data, migrationsDir: path.resolve(parsed.data.MIGRATIONS_DIR) });
+}
+
+/** The database a process acts on; a ConfigError (exit 2) when DATABASE_URL is not set. */
+export function databaseUrl(config: Pick<Config, 'DATABASE_URL'>): string {
+  if (config.DATABASE_URL === undefined) {
+    throw new ConfigError('DATABASE_URL is not set: pgfm does not guess which database to migrate; set it (or put it in .env)', { variable: 'DATABASE_URL' });
+  }
+  return config.DATABASE_URL;
 }
 
 /**

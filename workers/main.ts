@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { migrateCatalog } from '../shared/catalog/internal-migrations.js';
 import { catalogTables } from '../shared/catalog/tables.js';
-import { loadConfigOrExit } from '../shared/config.js';
+import { databaseUrl, loadConfigOrExit } from '../shared/config.js';
 import { createPool } from '../shared/db.js';
 import { FleetQueues } from '../shared/events.js';
 import { createRedis } from '../shared/fleet.js';
@@ -11,10 +11,10 @@ import { startChunkWorker } from './chunk-worker.js';
 import { workerPoolSize } from './pool-size.js';
 import { startStepWorker } from './step-worker.js';
 
-const config = loadConfigOrExit();
+const config = loadConfigOrExit(process.env, (loaded) => void databaseUrl(loaded));
 const workerId = `${os.hostname()}-${process.pid}`;
 const logger = createLogger({ level: config.LOG_LEVEL, name: 'worker' }).child({ workerId });
-const pool = createPool(config.DATABASE_URL, { max: workerPoolSize(config.WORKER_CONCURRENCY), applicationName: `pgfm-worker-${process.pid}` });
+const pool = createPool(databaseUrl(config), { max: workerPoolSize(config.WORKER_CONCURRENCY), applicationName: `pgfm-worker-${process.pid}` });
 const connection = createRedis(config, 'worker');
 const queues = new FleetQueues(config, connection, logger);
 const tables = catalogTables(config.CATALOG_SCHEMA);

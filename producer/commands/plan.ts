@@ -1,6 +1,6 @@
 import { emptyCatalogState, readCatalogState } from '../../shared/catalog/state.js';
 import { loadDefinitions } from '../../shared/definitions/loader.js';
-import { withDatabase, type CommandContext } from '../context.js';
+import { targetLine, withDatabase, type CommandContext } from '../context.js';
 import { table } from '../format.js';
 import { planUp, type Plan } from '../planner.js';
 
@@ -25,6 +25,7 @@ export async function planCommand(ctx: CommandContext, options: PlanOptions): Pr
     ctx.out(JSON.stringify(plan, null, 2));
     return 0;
   }
+  ctx.out(targetLine(ctx.config));
   for (const warning of plan.warnings) ctx.out(`warning: ${warning}`);
   const steps = plan.stages.flat();
   if (steps.length === 0) {

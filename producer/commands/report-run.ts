@@ -5,7 +5,7 @@ import { loadDefinitions, type DefinitionSet } from '../../shared/definitions/lo
 import { enqueueSteps } from '../../shared/enqueue.js';
 import { BadInputError, EXIT_FAILED, OperationError } from '../../shared/errors.js';
 import { checkRedis, fleetProblems } from '../liveness.js';
-import { withDatabase, type CommandContext, type Database } from '../context.js';
+import { targetLine, withDatabase, type CommandContext, type Database } from '../context.js';
 import { withQueues } from '../fleet-client.js';
 import { followRun } from '../follow.js';
 import { lockEnvironment, type CreateOutcome } from '../runs.js';
@@ -20,6 +20,7 @@ export async function planAndStartRun(
   create: (client: pg.PoolClient, db: Database, definitions: DefinitionSet, state: CatalogState) => Promise<CreateOutcome>,
 ): Promise<number> {
   const definitions = await loadDefinitions(ctx.config.migrationsDir, ctx.config.MIGRATIONS_LAYOUT);
+  if (!options.json) ctx.out(targetLine(ctx.config));
   // A run is registered only when its first stage can be queued right after.
   await checkRedis(ctx.config).catch((error: OperationError) => {
     throw new OperationError(`${error.message}: nothing was registered; start Redis or fix REDIS_URL`, error.context);

@@ -38,7 +38,7 @@ describe('board: Bull Board behind authentication, health and metrics', () => {
       BOARD_PASSWORD: PASSWORD,
       BOARD_TOKEN: TOKEN,
     });
-    pool = createPool(config.DATABASE_URL);
+    pool = createPool(config.DATABASE_URL!);
     const tables = catalogTables(config.CATALOG_SCHEMA);
     await migrateCatalog(pool, tables);
     redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, retryStrategy: () => 200 });

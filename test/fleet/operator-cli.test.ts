@@ -10,6 +10,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
 import { startFleetFixture, type FleetFixture } from '../helpers/fixtures.js';
 
 const run = promisify(execFile);
@@ -19,9 +20,14 @@ const B = '2025.07.01_000001_b';
 
 /** The CLI as a process of its own, from `cwd`, with only PATH and `env` set. */
 async function cliProcess(args: string[], cwd: string, env: Record<string, string> = {}) {
+  return cliProcessEntry('producer/cli.ts', cwd, env, args);
+}
+
+/** One of pgfm's entry points as a process of its own. */
+async function cliProcessEntry(entry: string, cwd: string, env: Record<string, string> = {}, args: string[] = []) {
   // tsx by path: from another working directory the bare name does not resolve.
   const tsx = pathToFileURL(path.join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
-  return run(process.execPath, ['--import', tsx, path.join(ROOT, 'producer/cli.ts'), ...args], { cwd, env: { PATH: process.env['PATH']!, LOG_LEVEL: 'silent', ...env } }).then(
+  return run(process.execPath, ['--import', tsx, path.join(ROOT, entry), ...args], { cwd, timeout: 30_000, killSignal: 'SIGKILL', env: { PATH: process.env['PATH']!, LOG_LEVEL: 'silent', ...env } }).then(
     (done) => ({ code: 0, stdout: done.stdout, stderr: done.stderr }),
     (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
   );
@@ -60,6 +66,26 @@ describe('the CLI an operator and a pipeline use', () => {
     const missing = await cliProcess(['status'], cwd, { PGFM_ENV_FILE: path.join(cwd, 'nope.env') });
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/PGFM_ENV_FILE names .*nope\.env, which does not exist/);
+  });
+
+  it('never guesses the database: without DATABASE_URL every command that connects refuses (exit 2); plan and up name their target', async () => {
+    const { DATABASE_URL: _url, ...withoutDatabase } = fixture.env;
+    for (const command of [['plan'], ['up'], ['status'], ['history'], ['down', '--to', A]]) {
+      const result = await runCli(command, withoutDatabase);
+      expect(result.code, command.join(' ')).toBe(2);
+      expect(result.stderr).toMatch(/^error: DATABASE_URL is not set: pgfm does not guess which database to migrate/);
+      expect(result.stderr.split('\n')).toHaveLength(1);
+    }
+    expect((await runCli(['validate'], withoutDatabase)).code).toBe(0);
+    // From a folder without .env (the one above holds the fixture's DATABASE_URL).
+    const empty = await mkdtemp(path.join(os.tmpdir(), 'pgfm-empty-'));
+    const worker = await cliProcessEntry('workers/main.ts', empty, withoutDatabase).finally(() => rm(empty, { recursive: true, force: true }));
+    expect(worker.code).toBe(2);
+    expect(worker.stderr).toMatch(/DATABASE_URL is not set/);
+    const withPassword = { ...fixture.env, DATABASE_URL: fixture.db.url.replace('postgres@', 'postgres:hunter2@') };
+    const plan = await runCli(['plan'], withPassword);
+    expect(plan.stdout.split('\n')[0]).toBe(`target: database ${fixture.db.name} on 127.0.0.1:5432 as postgres, environment development`);
+    expect(plan.stdout).not.toContain('hunter2');
   });
 
   it('status --exit-code says pending (3), up to date (0), and drift (4)', async () => {

@@ -39,8 +39,8 @@ const NUMERIC_POSITIVE = NUMERIC.filter((key) => !NON_NEGATIVE.includes(key));
 describe('loadConfig', () => {
   it('has these defaults', () => {
     const config = loadConfig({});
+    expect(config.DATABASE_URL).toBeUndefined();
     expect(config).toMatchObject({
-      DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/test',
       REDIS_URL: 'redis://127.0.0.1:6379',
       QUEUE_PREFIX: 'pgfm',
       MIGRATIONS_DIR: 'migrations',
@@ -70,7 +70,8 @@ describe('loadConfig', () => {
   it('treats empty strings as unset and ignores unrelated variables', () => {
     const config = loadConfig({ LOCK_TIMEOUT_MS: '', DATABASE_URL: '', ACTOR: '', MIGRATIONS_DIR: '', PATH: '/usr/bin', HOME: '/root' });
     expect(config.LOCK_TIMEOUT_MS).toBe(5000);
-    expect(config.DATABASE_URL).toBe('postgres://postgres@127.0.0.1:5432/test');
+    // No default: pgfm never guesses the database (commands that connect refuse without it).
+    expect(config.DATABASE_URL).toBeUndefined();
     expect(config.MIGRATIONS_DIR).toBe('migrations');
     expect(config).not.toHaveProperty('PATH');
   });
