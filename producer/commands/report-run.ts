@@ -20,7 +20,6 @@ export async function planAndStartRun(
   create: (client: pg.PoolClient, db: Database, definitions: DefinitionSet, state: CatalogState) => Promise<CreateOutcome>,
 ): Promise<number> {
   const definitions = await loadDefinitions(ctx.config.migrationsDir, ctx.config.MIGRATIONS_LAYOUT);
-  if (!options.json) ctx.out(targetLine(ctx.config));
   // A run is registered only when its first stage can be queued right after.
   await checkRedis(ctx.config).catch((error: OperationError) => {
     throw new OperationError(`${error.message}: nothing was registered; start Redis or fix REDIS_URL`, error.context);
@@ -38,6 +37,8 @@ export async function planAndStartRun(
 export async function reportRun(ctx: CommandContext, db: Database, outcome: CreateOutcome, options: { wait?: boolean; json?: boolean; timeout?: string }): Promise<number> {
   const { config } = ctx;
   const print = (human: string, json: Record<string, unknown>) => ctx.out(options.json ? JSON.stringify(json) : human);
+  // The plan held: name what it acts on before anything is queued (refused input prints nothing).
+  if (!options.json) ctx.out(targetLine(config));
   if (outcome.kind === 'nothing') {
     print(`nothing to do in ${config.ENVIRONMENT}`, { runId: null, status: 'up-to-date' });
     return 0;
