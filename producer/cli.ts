@@ -178,8 +178,9 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) =
     .action(wrap(backupsListCommand));
   backups
     .command('drop')
-    .description('drop the backups of a completed, verified run (its backfills can no longer be rolled back)')
-    .requiredOption('--run <id>', 'the completed run')
+    .description('drop the backups of a finished run: completed and verified (its backfills can no longer be rolled back), or rolled back')
+    .requiredOption('--run <id>', 'the finished run')
+    .option('--force', 'also for a failed or cancelled run (rollback --run could then no longer restore its backfills)')
     .addHelpText('after', '\nExample:\n  npm run migrate -- backups drop --run <run id>')
     .action(wrap(backupsDropCommand));
   program

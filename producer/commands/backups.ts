@@ -19,21 +19,29 @@ export async function backupsListCommand(ctx: CommandContext, options: { json?: 
     ctx.out('no backups');
     return 0;
   }
-  ctx.out(table(['table', 'migration', 'run', 'run status', 'rows (est.)', 'MB'], rows.map((r) => [r.table_name, r.migration_id, r.run_id, r.run_status, r.rows, (Number(r.bytes) / 1e6).toFixed(1)])));
+  ctx.out(table(['table', 'migration', 'run', 'run status', 'rows', 'MB'], rows.map((r) => [r.table_name, r.migration_id, r.run_id, r.run_status, r.rows, (Number(r.bytes) / 1e6).toFixed(1)])));
   return 0;
 }
 
 /**
- * Drops the backups of a completed run, once the operator has verified it: from then on its
- * backfills can no longer be rolled back. Recorded in the audit log.
+ * Drops the backups of a finished run, recorded in the audit log: a completed run's once the
+ * operator has verified it (its backfills can no longer be rolled back), a rolled-back run's
+ * (already restored); a failed or cancelled run's only with --force, since `rollback --run`
+ * restores a partly done backfill from them.
  */
-export async function backupsDropCommand(ctx: CommandContext, options: { run: string }): Promise<number> {
+export async function backupsDropCommand(ctx: CommandContext, options: { run: string; force?: boolean }): Promise<number> {
   const dropped = await withDatabase(ctx.config, { create: true }, (db) =>
     inTransaction(db.pool, async (client) => {
       const run = await readRun(client, db.tables, options.run);
       if (!run) throw new BadInputError(`unknown run ${options.run}`, { runId: options.run, field: '--run' });
-      if (run.status !== 'completed') {
-        throw new BadInputError(`run ${options.run} is ${run.status}: only a completed run's backups can be dropped`, { runId: options.run, field: '--run' });
+      if (['running', 'paused', 'rolling_back'].includes(run.status)) {
+        throw new BadInputError(`run ${options.run} is ${run.status}: its backups are in use`, { runId: options.run, field: '--run' });
+      }
+      if ((run.status === 'failed' || run.status === 'cancelled') && !options.force) {
+        throw new BadInputError(
+          `run ${options.run} is ${run.status}: \`rollback --run\` restores its backfills from these backups; drop them anyway with --force`,
+          { runId: options.run, field: '--run' },
+        );
       }
       const rows = await dropRunBackups(client, db.tables, run.run_id);
       await recordAudit(client, db.tables, {
@@ -41,7 +49,7 @@ export async function backupsDropCommand(ctx: CommandContext, options: { run: st
         action: 'backups.dropped',
         environment: run.environment,
         runId: run.run_id,
-        details: { tables: rows.map((row) => row.table_name) },
+        details: { tables: rows.map((row) => row.table_name), ...(options.force ? { forced: run.status } : {}) },
       });
       return rows;
     }),

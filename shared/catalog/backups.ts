@@ -40,7 +40,10 @@ export interface BackupRow {
 export async function listBackups(db: Queryable, t: Tables, runId?: string): Promise<BackupRow[]> {
   const { rows } = await db.query<BackupRow>(
     `SELECT c.relname AS table_name, s.step_id, s.run_id, r.status AS run_status, s.migration_id,
-            GREATEST(c.reltuples, 0)::bigint AS rows, pg_total_relation_size(c.oid) AS bytes
+            -- The backup holds one row per row the backfill changed, which its chunks counted exactly
+            -- (reltuples is 0 until the table is first analysed).
+            GREATEST(c.reltuples::bigint, (SELECT COALESCE(sum(k.rows_changed), 0) FROM ${t.chunks} k WHERE k.step_id = s.step_id))::bigint AS rows,
+            pg_total_relation_size(c.oid) AS bytes
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
        JOIN ${t.steps} s ON s.step_id = substring(c.relname FROM '^backup_step_(\\d+)$')::bigint
        JOIN ${t.runs} r ON r.run_id = s.run_id

@@ -92,6 +92,12 @@ describe('backfills over composite and text keys', () => {
     expect(backups.map((b) => b.migration_id).sort()).toEqual(['2025.02.01_000001_composite_upper', '2025.02.01_000002_text_upper', '2025.02.01_000003_int_upper']);
     const saved = await db.query(`SELECT count(*)::int AS n FROM migration_mgmt.${backups[0]!.table_name}`);
     expect(saved.rows[0]?.n).toBeGreaterThan(0);
+    // Rows are the exact count the chunks recorded, not a planner estimate (0 before ANALYZE).
+    const listed = JSON.parse(list.stdout) as Array<{ table_name: string; rows: string }>;
+    for (const backup of listed) {
+      const count = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM migration_mgmt.${backup.table_name}`);
+      expect(Number(backup.rows), backup.table_name).toBe(count.rows[0]!.n);
+    }
     const dropped = await runCli(['backups', 'drop', '--run', backups[0]!.run_id], { ...env, ACTOR: 'alice' });
     expect(dropped.code, dropped.stderr).toBe(0);
     expect((await runCli(['backups', 'list', '--json'], env)).stdout).toBe('[]');

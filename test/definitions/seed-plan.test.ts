@@ -189,6 +189,21 @@ describe('new <slug>', () => {
     expect(meta['type']).toBe('index');
   });
 
+  it('refuses an unknown --type, and scaffolds a backfill for --type data that validate accepts', async () => {
+    const bogusDir = path.join(dir, 'bogus');
+    const bogus = await runCli(['new', 'x', '--type', 'bogus'], { MIGRATIONS_DIR: bogusDir });
+    expect(bogus.code).toBe(2);
+    expect(bogus.stderr).toMatch(/--type bogus is not a migration type: schema, data, index, function, policy, view/);
+    expect(existsSync(bogusDir)).toBe(false);
+    const dataDir = path.join(dir, 'data');
+    expect((await runCli(['new', 'upper_names', '--type', 'data'], { MIGRATIONS_DIR: dataDir })).code).toBe(0);
+    const [id] = await readdir(dataDir);
+    const meta = parseYaml(await readFile(path.join(dataDir, id!, 'migration.yaml'), 'utf8')) as Record<string, unknown>;
+    expect(meta).toMatchObject({ type: 'data', backfill: { table: 'app.items', set: { name: 'upper(name)' } } });
+    const validate = await runCli(['validate'], { MIGRATIONS_DIR: dataDir });
+    expect(validate.code, validate.stderr).toBe(0);
+  });
+
   it.each(['Add_Column', 'add-column', 'add column', 'add__column', '_add', 'add_', 'café', 'add;drop', '../escape', ''])(
     'refuses the slug %j with exit code 2 and creates nothing',
     async (slug) => {
