@@ -7,6 +7,7 @@ import { FleetQueues } from '../shared/events.js';
 import { createRedis } from '../shared/fleet.js';
 import { createLogger } from '../shared/logger.js';
 import { onShutdown, within } from '../shared/shutdown.js';
+import { startHeartbeat, untilReachable } from '../shared/startup.js';
 import { Coordinator } from './coordinator.js';
 
 const config = loadConfigOrExit(process.env, (loaded) => void databaseUrl(loaded));
@@ -16,12 +17,16 @@ const pool = createPool(databaseUrl(config), { max: 4, applicationName: `pgfm-co
 const connection = createRedis(config, 'coordinator');
 const queues = new FleetQueues(config, connection, logger);
 const tables = catalogTables(config.CATALOG_SCHEMA);
-await migrateCatalog(pool, tables);
+await untilReachable(logger, 'PostgreSQL', async () => void (await migrateCatalog(pool, tables)));
+const stopHeartbeat = config.HEALTH_FILE
+  ? startHeartbeat(config.HEALTH_FILE, async () => (await pool.query('SELECT 1')).rowCount === 1 && (await within(connection.ping(), 3000)), logger)
+  : () => undefined;
 const coordinator = new Coordinator({ config, pool, tables, logger, queues, connection, id });
 coordinator.start();
 logger.info({ prefix: config.QUEUE_PREFIX }, 'coordinator started');
 
 onShutdown(logger, config.SHUTDOWN_GRACE_MS, async () => {
+  stopHeartbeat();
   await within(coordinator.stop(), config.SHUTDOWN_GRACE_MS);
   await queues.close();
   await pool.end();

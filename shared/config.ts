@@ -26,6 +26,8 @@ const url = (protocols: string[]) =>
  * `.env.example` documents the same list.
  */
 export const configSchema = z.object({
+  /** Workers and coordinators touch this file every few seconds while PostgreSQL and Redis answer (container health checks). */
+  HEALTH_FILE: z.string().min(1).optional(),
   /** No default: pgfm never guesses which database to change (`databaseUrl` refuses to go on without it). */
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),

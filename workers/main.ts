@@ -7,6 +7,7 @@ import { FleetQueues } from '../shared/events.js';
 import { createRedis } from '../shared/fleet.js';
 import { createLogger } from '../shared/logger.js';
 import { onShutdown, within } from '../shared/shutdown.js';
+import { startHeartbeat, untilReachable } from '../shared/startup.js';
 import { startChunkWorker } from './chunk-worker.js';
 import { workerPoolSize } from './pool-size.js';
 import { startStepWorker } from './step-worker.js';
@@ -18,13 +19,17 @@ const pool = createPool(databaseUrl(config), { max: workerPoolSize(config.WORKER
 const connection = createRedis(config, 'worker');
 const queues = new FleetQueues(config, connection, logger);
 const tables = catalogTables(config.CATALOG_SCHEMA);
-await migrateCatalog(pool, tables);
+await untilReachable(logger, 'PostgreSQL', async () => void (await migrateCatalog(pool, tables)));
+const stopHeartbeat = config.HEALTH_FILE
+  ? startHeartbeat(config.HEALTH_FILE, async () => (await pool.query('SELECT 1')).rowCount === 1 && (await within(connection.ping(), 3000)), logger)
+  : () => undefined;
 const deps = { config, pool, tables, logger, queues, connection, workerId, concurrency: config.WORKER_CONCURRENCY };
 const steps = startStepWorker(deps);
 const chunks = startChunkWorker(deps);
 logger.info({ concurrency: config.WORKER_CONCURRENCY, prefix: config.QUEUE_PREFIX }, 'worker started');
 
 onShutdown(logger, config.SHUTDOWN_GRACE_MS, async () => {
+  stopHeartbeat();
   steps.stop();
   chunks.stop();
   const workers = [steps.worker, chunks.worker];

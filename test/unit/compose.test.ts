@@ -14,6 +14,8 @@ interface Service {
   deploy?: { replicas?: number };
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string[] };
+  restart?: string;
+  init?: boolean;
   ports?: string[];
 }
 
@@ -38,13 +40,14 @@ describe('docker-compose.yml (Docker does not run here: checked by reading)', ()
     expect(redis.healthcheck).toBeDefined();
   });
 
-  it('runs every fleet service through an npm script that exists and a built image', () => {
+  it('runs every fleet service as node on the built file of its start script (no npm as PID 1), with an init, from a built image', () => {
     for (const name of fleetServices) {
       const service = compose.services[name]!;
       const argv = [...(service.entrypoint ?? []), ...(service.command ?? [])];
-      expect(argv.slice(0, 2), name).toEqual(['npm', 'run']);
-      expect(scripts[argv[2]!], `${name}: npm run ${argv[2]}`).toBeDefined();
+      expect(argv[0], name).toBe('node');
+      expect(Object.values(scripts), `${name}: ${argv.slice(0, 2).join(' ')}`).toContain(`node ${argv[1]}`);
       expect(service.build, name).toBe('.');
+      expect(service.init, name).toBe(true);
     }
     for (const script of ['start:worker', 'start:coordinator', 'start:board', 'start:migrate']) {
       const entry = /^node (dist\/\S+)\.js$/.exec(scripts[script]!)?.[1];
@@ -62,9 +65,12 @@ describe('docker-compose.yml (Docker does not run here: checked by reading)', ()
       const environment = compose.services[name]!.environment ?? {};
       for (const key of Object.keys(environment)) expect(known.has(key), `${name}: ${key}`).toBe(true);
       // ${VAR:-default} takes its default; ${VAR:?message} must be set by the user: use a sample value.
-      const resolved = Object.fromEntries(
-        Object.entries(environment).map(([k, v]) => [k, String(v).replace(/\$\{(\w+):-([^}]*)\}/g, '$2').replace(/\$\{(\w+):\?[^}]*\}/g, 'a-sample-secret')]),
-      );
+      // Innermost first, so ${A:-${B:-x}} becomes x; empty values count as unset, as loadConfig counts them.
+      const resolve = (value: string): string => {
+        const next = value.replace(/\$\{(\w+):-([^${}]*)\}/g, '$2').replace(/\$\{(\w+):\?[^${}]*\}/g, 'a-sample-secret');
+        return next === value ? value : resolve(next);
+      };
+      const resolved = Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, resolve(String(v))]).filter(([, v]) => v !== ''));
       expect(configSchema.safeParse(resolved).success, `${name}: ${JSON.stringify(resolved)}`).toBe(true);
     }
   });
@@ -72,8 +78,23 @@ describe('docker-compose.yml (Docker does not run here: checked by reading)', ()
   it('publishes the board on the port it listens on, with credentials it requires', () => {
     const board = compose.services['board']!;
     expect(board.ports).toEqual([`${board.environment!['BOARD_PORT']}:${board.environment!['BOARD_PORT']}`]);
-    expect(board.environment!['BOARD_PASSWORD']).toMatch(/^\$\{BOARD_PASSWORD:\?/);
+    // The board refuses to start without it; `:?` would make compose refuse every command, `run migrate` too.
+    expect(board.environment!['BOARD_PASSWORD']).toBe('${BOARD_PASSWORD:-}');
+    expect(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8')).not.toMatch(/\$\{\w+:\?/);
     expect(board.healthcheck?.test.join(' ')).toContain('/healthz');
+  });
+
+  it('restarts and health-checks every long-running service; workers and coordinators through their health file', () => {
+    for (const name of ['worker', 'coordinator', 'board']) {
+      const service = compose.services[name]!;
+      expect(service.restart, name).toBe('unless-stopped');
+      expect(service.healthcheck, name).toBeDefined();
+    }
+    for (const name of ['worker', 'coordinator']) {
+      const service = compose.services[name]!;
+      expect(service.healthcheck!.test.join(' '), name).toContain(service.environment!['HEALTH_FILE']);
+    }
+    expect(compose.services['worker']!.environment!['ACTOR']).toMatch(/^\$\{ACTOR:-/);
   });
 
   it('scales workers, runs an active and a standby coordinator, and waits for healthy services', () => {
