@@ -203,6 +203,10 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) =
     .action(wrap(repairCommand));
 
   const run = async (argv: string[]): Promise<number> => {
+    // Under --json an error is one JSON object too (on stderr, as the one-line error would be).
+    const json = argv.includes('--json');
+    const report = (message: string, code: number, context: Record<string, unknown> = {}) =>
+      io.err(json ? JSON.stringify({ error: { message, exitCode: code, ...Object.fromEntries(Object.entries(context).filter(([, v]) => v !== undefined)) } }) : `error: ${message}`);
     try {
       await program.parseAsync(argv, { from: 'user' });
       return exitCode;
@@ -211,11 +215,12 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) =
         return error.exitCode === 0 ? 0 : EXIT_BAD_INPUT;
       }
       if (error instanceof MigratorError) {
-        io.err(`error: ${error.describe()}`);
+        if (json) report(error.message, error.exitCode, { ...error.context });
+        else io.err(`error: ${error.describe()}`);
         if (debug) io.err(String(error.stack));
         return error.exitCode;
       }
-      io.err(`error: ${(error as Error).message ?? String(error)}`);
+      report((error as Error).message ?? String(error), EXIT_FAILED, { sqlstate: (error as { code?: unknown }).code });
       if (debug) io.err(String((error as Error).stack));
       return EXIT_FAILED;
     }

@@ -2,6 +2,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { recordStepError, setChunkStatus } from '../shared/catalog/lifecycle.js';
 import { enqueueChunks, enqueueSteps } from '../shared/enqueue.js';
 import { workerOptions } from '../shared/fleet.js';
+import { ShutdownError } from '../shared/errors.js';
 import { QUEUES, type ChunkJobData } from '../shared/jobs.js';
 import { isRetryable, sqlstateOf } from '../shared/sqlstate.js';
 import { runChunk } from './chunk-runner.js';
@@ -41,7 +42,9 @@ export function startChunkWorker(deps: StepWorkerDeps): { worker: Worker; stop: 
       const message = (error as Error).message;
       const sqlstate = sqlstateOf(error);
       const final = !stopping && (!isRetryable(error) || attempt >= (job.opts.attempts ?? 1));
-      logger.warn({ err: error, sqlstate, attempt, final }, 'chunk attempt failed');
+      // A drain hands the chunk back at a sub-batch boundary: expected, not a failure worth a stack.
+      if (error instanceof ShutdownError) logger.info({ attempt, reason: message }, 'chunk handed back');
+      else logger.warn({ err: error, sqlstate, attempt, final }, 'chunk attempt failed');
       if (!final) throw error;
       await setChunkStatus(pool, t, job.data.chunkId, 'failed', { message, sqlstate });
       await recordStepError(pool, t, job.data.stepId, { message, sqlstate });

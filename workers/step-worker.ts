@@ -11,6 +11,7 @@ import { workerOptions } from '../shared/fleet.js';
 import { QUEUES, type StepJobData } from '../shared/jobs.js';
 import type { Logger } from '../shared/logger.js';
 import { isRetryable, sqlstateOf } from '../shared/sqlstate.js';
+import { ShutdownError } from '../shared/errors.js';
 import { failStep } from './fail-step.js';
 import { runStep } from './step-runner.js';
 
@@ -49,6 +50,11 @@ export function startStepWorker(deps: StepWorkerDeps): { worker: Worker; stoppin
       const retryable = isRetryable(error);
       // While shutting down, an interrupted attempt is never final: the job goes back for another worker.
       const final = !stopping && (!retryable || attempt >= (job.opts.attempts ?? 1));
+      if (error instanceof ShutdownError) {
+        // A drain hands the step back at a boundary: expected, not a failure (nor an error to record).
+        logger.info({ attempt, reason: message }, 'step handed back');
+        throw error;
+      }
       logger.warn({ err: error, sqlstate, attempt, retryable, final }, 'step attempt failed');
       await recordStepError(pool, t, job.data.stepId, { message, sqlstate });
       if (!final) throw error;

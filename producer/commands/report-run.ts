@@ -54,7 +54,6 @@ export async function reportRun(ctx: CommandContext, db: Database, outcome: Crea
   } else {
     runId = outcome.runId;
     try {
-      await checkRedis(config);
       await withQueues(config, ctx.logger, (queues) => enqueueSteps(queues.steps, config, outcome.queued));
     } catch (error) {
       throw new OperationError(

@@ -72,6 +72,13 @@ describe('a fleet that is not all there', () => {
     expect(up.stderr.split('\n')).toHaveLength(1);
     expect(up.stderr).toMatch(/^error: Redis at redis:\/\/:\*+@127\.0\.0\.1:\d+ does not answer \(.*\): nothing was registered; start Redis or fix REDIS_URL/);
     expect(up.stderr).not.toContain('secret');
+    // Commands that only read the queues fail the same way, in seconds.
+    const t1 = Date.now();
+    const dlq = await runCli(['dlq', 'list'], { ...fixture.env, REDIS_URL: deadRedis });
+    expect((Date.now() - t1) / 1000).toBeLessThan(10);
+    expect(dlq.code).toBe(1);
+    expect(dlq.stderr).toMatch(/^error: Redis at redis:\/\/:\*+@127\.0\.0\.1:\d+ does not answer/);
+    expect(dlq.stderr.split('\n')).toHaveLength(1);
     const runs = await fixture.db.query(`SELECT to_regclass('migration_mgmt.runs') IS NULL OR NOT EXISTS (SELECT 1 FROM migration_mgmt.runs) AS none`).catch(() => ({ rows: [{ none: true }] }));
     expect(runs.rows[0]).toEqual({ none: true });
   }, 60_000);

@@ -88,6 +88,15 @@ describe('the CLI an operator and a pipeline use', () => {
     expect(plan.stdout).not.toContain('hunter2');
   });
 
+  it('reports an error under --json as one JSON object', async () => {
+    const unknown = await fixture.cli(['status', '--run', '6ad5398e-dc36-4962-9a07-863b5d59f020', '--json']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stdout).toBe('');
+    expect(JSON.parse(unknown.stderr)).toEqual({ error: { message: 'unknown run 6ad5398e-dc36-4962-9a07-863b5d59f020', exitCode: 2, runId: '6ad5398e-dc36-4962-9a07-863b5d59f020', field: '--run' } });
+    const plain = await fixture.cli(['status', '--run', '6ad5398e-dc36-4962-9a07-863b5d59f020']);
+    expect(plain.stderr).toMatch(/^error: unknown run /);
+  });
+
   it('status --exit-code says pending (3), up to date (0), and drift (4)', async () => {
     const status = async () => (await fixture.cli(['status', '--exit-code', '--json']));
     const pending = await status();
