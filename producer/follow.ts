@@ -2,6 +2,7 @@ import { runChunks } from '../shared/catalog/chunks.js';
 import { backfillProgress } from '../shared/catalog/progress.js';
 import { readRun, runSteps, type RunRow } from '../shared/catalog/runs.js';
 import type { Database } from './context.js';
+import { progressText, RateWindow } from './progress-line.js';
 
 const TERMINAL = new Set(['completed', 'failed', 'rolled_back', 'cancelled']);
 
@@ -11,10 +12,6 @@ export interface FollowOutput {
   redraw?: (text: string) => void;
 }
 
-function bar(fraction: number, width = 24): string {
-  const filled = Math.round(Math.max(0, Math.min(1, fraction)) * width);
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
-}
 
 export interface FollowOptions {
   /** What keeps the run from moving (no worker, no coordinator); each new problem is printed once. */
@@ -56,6 +53,7 @@ export async function followRun(db: Database, runId: string, output: FollowOutpu
     let lastWatch = 0;
     const seen = new Map<string, string>();
     const lastProgress = new Map<string, { at: number; percent: number }>();
+    const rates = new Map<string, RateWindow>();
     let lastRunStatus = '';
     const stamp = () => new Date().toISOString().slice(11, 19);
     for (;;) {
@@ -71,21 +69,32 @@ export async function followRun(db: Database, runId: string, output: FollowOutpu
         }
       }
       const chunks = await runChunks(db.pool, db.tables, runId);
+      const texts: string[] = [];
       for (const step of steps.filter((s) => s.status === 'running' && chunks.some((c) => c.step_id === s.step_id))) {
-        const progress = backfillProgress(chunks.filter((c) => c.step_id === step.step_id));
-        const eta = progress.etaSeconds === null ? '-' : `${progress.etaSeconds}s`;
-        const throttled = chunks.find((c) => c.step_id === step.step_id && c.throttle_state)?.throttle_state;
-        const text = `           ${bar(progress.percent / 100)} ${progress.percent.toFixed(1)}%  ${progress.keysDone}/${progress.keysTotal} keys  ${progress.rowsPerSecond}/s  ETA ${eta}${throttled ? `  (${throttled})` : ''}`;
-        if (output.redraw) {
-          output.redraw(text);
-          continue;
-        }
+        const own = chunks.filter((c) => c.step_id === step.step_id);
+        const progress = backfillProgress(own);
+        const window = rates.get(step.step_id) ?? new RateWindow();
+        rates.set(step.step_id, window);
+        window.add(Date.now(), progress.keysDone);
+        const text = progressText({
+          migrationId: step.migration_id,
+          direction: step.direction,
+          keysDone: progress.keysDone,
+          keysTotal: progress.keysTotal,
+          rate: window.perSecond(),
+          paused: run.status === 'paused',
+          throttle: own.find((c) => c.status === 'running' && c.throttle_state)?.throttle_state ?? null,
+        });
+        texts.push(text);
+        if (output.redraw) continue;
         const last = lastProgress.get(step.step_id);
         if (!last || Date.now() - last.at >= 5000 || progress.percent - last.percent >= 25) {
           lastProgress.set(step.step_id, { at: Date.now(), percent: progress.percent });
-          output.line(text);
+          output.line(`           ${text}`);
         }
       }
+      // On a terminal one line shows every running backfill, each named.
+      if (output.redraw && texts.length > 0) output.redraw(`           ${texts.join('  |  ')}`);
       if (run.status !== lastRunStatus) {
         lastRunStatus = run.status;
         output.redraw?.('');
