@@ -1,3 +1,4 @@
+import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError } from 'commander';
 import { pino } from 'pino';
 import { loadConfig, loadEnvFile } from '../shared/config.js';
@@ -24,7 +25,10 @@ import type { CommandContext } from './context.js';
 type Action = (ctx: CommandContext, ...args: any[]) => Promise<number>;
 
 /** Builds the `migrate` program; `run` resolves to the exit code. */
-export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) => void; err: (line: string) => void; redraw?: (text: string) => void }) {
+export function buildProgram(
+  env: NodeJS.ProcessEnv,
+  io: { out: (line: string) => void; err: (line: string) => void; redraw?: (text: string) => void; ask?: (question: string) => Promise<string> },
+) {
   let exitCode = 0;
   let debug = false;
   const program = new Command('migrate')
@@ -44,7 +48,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) =
       const options = args.at(-2) as Record<string, unknown>;
       checkIdentifierOptions(options);
       const positional = args.slice(0, -2);
-      exitCode = await action({ config, logger, out: io.out, redraw: io.redraw }, ...positional, options);
+      exitCode = await action({ config, logger, out: io.out, redraw: io.redraw, ask: io.ask }, ...positional, options);
     };
 
   program
@@ -81,6 +85,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) =
     .description('undo every applied migration after --to, through the fleet (dependents first)')
     .requiredOption('--to <id>', 'the last migration to keep')
     .option('--wait', 'follow the run until it ends')
+    .option('--yes', 'in production: go on without asking (otherwise type the database name on the terminal)')
     .option('--timeout <seconds>', 'with --wait: stop following after this long (exit 1; the run goes on)')
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExample:\n  npm run migrate -- down --to 2025.01.31_143000_add_veterinary_industry --wait')
@@ -90,6 +95,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: { out: (line: string) =
     .description('roll back what one finished run applied, in reverse stage order')
     .requiredOption('--run <id>', 'the run to undo')
     .option('--wait', 'follow the rollback until it ends')
+    .option('--yes', 'in production: go on without asking (otherwise type the database name on the terminal)')
     .option('--timeout <seconds>', 'with --wait: stop following after this long (exit 1; the run goes on)')
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExample:\n  npm run migrate -- rollback --run 6ad5398e-dc36-4962-9a07-863b5d59f020 --wait')
@@ -246,6 +252,16 @@ if (isMain) {
     err: (line) => process.stderr.write(`${line}\n`),
     // On a terminal, live progress redraws one line; piped output gets plain lines instead.
     redraw: process.stdout.isTTY ? (text) => process.stdout.write(`\r\x1b[2K${text}`) : undefined,
+    ask: process.stdin.isTTY
+      ? async (question) => {
+          const prompt = createInterface({ input: process.stdin, output: process.stderr });
+          try {
+            return await prompt.question(question);
+          } finally {
+            prompt.close();
+          }
+        }
+      : undefined,
   });
   process.exitCode = await run(process.argv.slice(2));
 }

@@ -6,7 +6,7 @@ import { readRun, runSteps, type RunRow } from '../../shared/catalog/runs.js';
 import type { DefinitionSet } from '../../shared/definitions/loader.js';
 import { BadInputError } from '../../shared/errors.js';
 import { rollbackSteps } from '../../shared/rollback.js';
-import type { CommandContext, Database } from '../context.js';
+import { confirmInProduction, type CommandContext, type Database } from '../context.js';
 import { checkDrift, dependencyGraph, planDown } from '../planner.js';
 import { undoProblem } from '../../shared/definitions/loader.js';
 import { stepKind } from '../../shared/step-kind.js';
@@ -17,11 +17,13 @@ export interface DownOptions {
   to: string;
   wait?: boolean;
   json?: boolean;
+  yes?: boolean;
 }
 
 /** Undoes every applied migration after `--to`, through the fleet, dependents first. */
 export async function downCommand(ctx: CommandContext, options: DownOptions): Promise<number> {
   const { config } = ctx;
+  await confirmInProduction(ctx, options, `undoing every migration after ${options.to}`);
   return planAndStartRun(ctx, options, async (client, db, definitions, state) => {
     const plan = planDown(definitions, state, { environment: config.ENVIRONMENT, to: options.to });
     const steps = plan.stages.flat();
@@ -40,8 +42,9 @@ export async function downCommand(ctx: CommandContext, options: DownOptions): Pr
  * Rolls back what one earlier run applied, in reverse stage order, through the fleet; refused
  * while a migration applied later (and not undone) depends on one of them: that run goes first.
  */
-export async function rollbackCommand(ctx: CommandContext, options: { run: string; wait?: boolean; json?: boolean }): Promise<number> {
+export async function rollbackCommand(ctx: CommandContext, options: { run: string; wait?: boolean; json?: boolean; yes?: boolean }): Promise<number> {
   const { config } = ctx;
+  await confirmInProduction(ctx, options, `rolling back run ${options.run}`);
   return planAndStartRun(ctx, options, async (client, db, definitions, state) => {
     const run = await readRun(client, db.tables, options.run);
     if (!run) throw new BadInputError(`unknown run ${options.run}`, { runId: options.run, field: '--run' });

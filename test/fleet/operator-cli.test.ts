@@ -97,6 +97,26 @@ describe('the CLI an operator and a pipeline use', () => {
     expect(plain.stderr).toMatch(/^error: unknown run /);
   });
 
+  it('asks before undoing in production: without a terminal it needs --yes, on one the database name', async () => {
+    const production = { ...fixture.env, ENVIRONMENT: 'production' };
+    for (const command of [['down', '--to', A], ['rollback', '--run', '6ad5398e-dc36-4962-9a07-863b5d59f020']]) {
+      const refused = await runCli(command, production);
+      expect(refused.code, command.join(' ')).toBe(2);
+      expect(refused.stderr).toMatch(/in production needs --yes \(or a terminal to confirm on\): nothing was done/);
+    }
+    const { buildProgram } = await import('../../producer/cli.js');
+    const asked: string[] = [];
+    const err: string[] = [];
+    const wrongName = buildProgram({ LOG_LEVEL: 'silent', ...production }, { out: () => undefined, err: (line) => err.push(line), ask: async (question) => (asked.push(question), 'postgres') });
+    expect(await wrongName.run(['down', '--to', A])).toBe(2);
+    expect(asked[0]).toMatch(new RegExp(`^target: database ${fixture.db.name} .* environment production\\nundoing every migration after ${A.replace(/\./g, '\\.')} in production: type the database name \\(${fixture.db.name}\\) to go on: $`));
+    expect(err[0]).toMatch(/not confirmed \("postgres" is not .*\): nothing was done/);
+    // The right name lets it through to planning (nothing applied in production: nothing to undo).
+    const rightName = buildProgram({ LOG_LEVEL: 'silent', ...production }, { out: () => undefined, err: () => undefined, ask: async () => fixture.db.name });
+    expect(await rightName.run(['down', '--to', A])).toBe(0);
+    expect((await runCli(['down', '--to', A, '--yes'], production)).code).toBe(0);
+  });
+
   it('status --exit-code says pending (3), up to date (0), and drift (4)', async () => {
     const status = async () => (await fixture.cli(['status', '--exit-code', '--json']));
     const pending = await status();
