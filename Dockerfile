@@ -19,6 +19,7 @@ ENV NODE_ENV=production MIGRATIONS_DIR=/app/migrations
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
+COPY bin ./bin
 COPY migrations ./migrations
 USER node
 CMD ["npm", "run", "start:worker"]

@@ -234,8 +234,8 @@ export function buildProgram(
   return { program, run };
 }
 
-const isMain = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
-if (isMain) {
+/** The CLI as a process: `.env`, real stdout/stderr, a terminal's prompt and redraw; sets the exit code. */
+export async function main(argv: string[]): Promise<void> {
   // Output piped into `head` and closed early is not an error of ours.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EPIPE') process.exit(0);
@@ -263,5 +263,8 @@ if (isMain) {
         }
       : undefined,
   });
-  process.exitCode = await run(process.argv.slice(2));
+  process.exitCode = await run(argv);
 }
+
+const isMain = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isMain) await main(process.argv.slice(2));

@@ -56,6 +56,15 @@ describe('the CLI an operator and a pipeline use', () => {
     expect(result.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
 
+  it('is the pgfm command: `npx pgfm status --json` prints only JSON on stdout', async () => {
+    const result = await run('npx', ['--offline', 'pgfm', 'status', '--json'], {
+      cwd: ROOT,
+      timeout: 60_000,
+      env: { PATH: process.env['PATH']!, HOME: process.env['HOME'] ?? os.tmpdir(), LOG_LEVEL: 'silent', DATABASE_URL: fixture.db.url, MIGRATIONS_DIR: fixture.dir },
+    });
+    expect(JSON.parse(result.stdout)).toMatchObject({ environment: 'development', migrations: [{ migrationId: A }, { migrationId: B }] });
+  });
+
   it('reads .env from the working directory; a variable set in the environment wins', async () => {
     await writeFile(path.join(cwd, '.env'), `# the operator's settings\nDATABASE_URL=${fixture.db.url}\nMIGRATIONS_DIR=${fixture.dir}\nENVIRONMENT=staging\n`);
     const fromFile = await cliProcess(['status', '--json'], cwd);

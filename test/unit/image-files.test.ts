@@ -66,6 +66,19 @@ describe('the image file set', () => {
     expect(result.text).toMatch(output);
   });
 
+  it('has the pgfm command (bin/pgfm.js) with the compiled CLI when no source is there', async () => {
+    const runtime = await mkdtemp(path.join(os.tmpdir(), 'pgfm-runtime-'));
+    try {
+      // The runtime stage alone: dist/, bin/, migrations/ and the dependencies, no TypeScript source.
+      for (const part of ['dist', 'bin', 'migrations', 'package.json']) await cp(path.join(dir, part), path.join(runtime, part), { recursive: true });
+      await symlink(path.join(ROOT, 'node_modules'), path.join(runtime, 'node_modules'), 'dir');
+      const result = await run('node', ['bin/pgfm.js', '--version'], { cwd: runtime, env: { PATH: process.env['PATH'] } });
+      expect(result.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    } finally {
+      await rm(runtime, { recursive: true, force: true });
+    }
+  });
+
   it('holds the migrations the image applies', async () => {
     const result = await run('node', ['dist/producer/cli.js', 'validate'], { cwd: dir, env: { PATH: process.env['PATH'], MIGRATIONS_DIR: path.join(dir, 'migrations') } });
     expect(result.stdout).toMatch(/^ok: \d+ migrations/);
