@@ -37,10 +37,7 @@ export async function advanceRun(pool: pg.Pool, t: Tables, runId: string): Promi
         const rollback = await planRollback(client, t, runId);
         const down = rollback.steps;
         if (down.length === 0 && rollback.stoppedBefore) {
-          const message = `${reason.message}; ${partialRollbackMessage(rollback)}`;
-          await setRunStatus(client, t, runId, 'failed', { message, code: reason.code });
-          await refreshVersionDeployments(client, t, run.environment, runId);
-          await recordAudit(client, t, { actor: 'coordinator', action: 'run.failed', environment: run.environment, runId, details: { reason: message, left: rollback.left } });
+          await endFailed(client, t, run, { message: `${reason.message}; ${partialRollbackMessage(rollback)}`, code: reason.code }, { left: rollback.left });
           return { run, toEnqueue: [] };
         }
         await setRunStatus(client, t, runId, down.length > 0 ? 'rolling_back' : 'rolled_back', reason);
@@ -53,9 +50,7 @@ export async function advanceRun(pool: pg.Pool, t: Tables, runId: string): Promi
         return { run, toEnqueue: await queueNextStage(client, t, runId, 'down') };
       }
       const message = phase === 'down' && run.direction === 'up' ? `rollback failed: ${reason.message}` : reason.message;
-      await setRunStatus(client, t, runId, 'failed', { message, code: reason.code });
-      await refreshVersionDeployments(client, t, run.environment, runId);
-      await recordAudit(client, t, { actor: 'coordinator', action: 'run.failed', environment: run.environment, runId, details: { reason: message } });
+      await endFailed(client, t, run, { message, code: reason.code });
       return { run, toEnqueue: [] };
     }
 
@@ -64,10 +59,7 @@ export async function advanceRun(pool: pg.Pool, t: Tables, runId: string): Promi
       const rollback = status === 'rolled_back' ? await planRollback(client, t, runId) : undefined;
       if (rollback?.stoppedBefore) {
         // Undone as far as possible: what it stopped before stays applied, and the run says so.
-        const message = `${run.error ?? 'failed'}; ${partialRollbackMessage(rollback)}`;
-        await setRunStatus(client, t, runId, 'failed', { message });
-        await refreshVersionDeployments(client, t, run.environment, runId);
-        await recordAudit(client, t, { actor: 'coordinator', action: 'run.failed', environment: run.environment, runId, details: { reason: message, left: rollback.left } });
+        await endFailed(client, t, run, { message: `${run.error ?? 'failed'}; ${partialRollbackMessage(rollback)}` }, { left: rollback.left });
         return { run, toEnqueue: [] };
       }
       await setRunStatus(client, t, runId, status);
@@ -77,6 +69,13 @@ export async function advanceRun(pool: pg.Pool, t: Tables, runId: string): Promi
     }
     return { run, toEnqueue: await queueNextStage(client, t, runId, phase) };
   });
+}
+
+/** A run ends failed: its status and error, the versions it deployed, and the audit entry. */
+async function endFailed(client: pg.PoolClient, t: Tables, run: RunRow, error: { message: string; code?: string | null }, details: Record<string, unknown> = {}): Promise<void> {
+  await setRunStatus(client, t, run.run_id, 'failed', error);
+  await refreshVersionDeployments(client, t, run.environment, run.run_id);
+  await recordAudit(client, t, { actor: 'coordinator', action: 'run.failed', environment: run.environment, runId: run.run_id, details: { reason: error.message, ...details } });
 }
 
 /** The rollback of an up run's changes, from its up steps and the downs the catalog registered. */

@@ -5,7 +5,7 @@ import type { MigrationMeta } from './definitions/schema.js';
 export type StepKind = 'transactional' | 'non_transactional' | 'per_statement' | 'script' | 'backfill' | 'restore';
 
 /** The kind of a migration's up or down step (a down is labelled by the down script, not by the up). */
-export function stepKind(migration: { meta: MigrationMeta; up: SqlScript; down?: SqlScript | null | undefined }, direction: 'up' | 'down' = 'up'): StepKind {
+export function stepKind(migration: { meta: MigrationMeta; up?: SqlScript; down?: SqlScript | null | undefined }, direction: 'up' | 'down' = 'up'): StepKind {
   const { meta } = migration;
   if (direction === 'up' && meta.backfill) return 'backfill';
   if (direction === 'down' && meta.backfill?.set !== undefined && meta.backfill.backup) return 'restore';
